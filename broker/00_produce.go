@@ -1,0 +1,145 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/batch"
+)
+
+// handleProduce validates and appends every partition's batch on the read
+// goroutine, in request order, then returns a reply that waits for the
+// fsyncs. Concurrent produces thereby share fsyncs (group commit) while
+// each client still sees its records acknowledged only once durable.
+func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if req.TransactionID != nil {
+		return ready{produceError(req, resp, kerr.TransactionalIDAuthorizationFailed)}
+	}
+	if req.Version < 3 {
+		// Advertised for librdkafka's sake (KAFKA-18659), never accepted:
+		// v0-2 carry the old message formats.
+		return ready{produceError(req, resp, kerr.UnsupportedVersion)}
+	}
+	type pending struct {
+		part *partition
+		out  *kmsg.ProduceResponseTopicPartition
+		end  int64
+	}
+	var waits []pending
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		// Sized up front: out points into this array while it fills.
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, 0, len(rt.Partitions))
+		t, terr := c.b.topicForProduce(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			st.Partitions = append(st.Partitions, sp)
+			out := &st.Partitions[len(st.Partitions)-1]
+			p, res := c.b.produceTo(t, terr, rp)
+			if res.err != nil {
+				out.ErrorCode = errCode(res.err)
+				out.ErrorMessage = errMessage(res.err)
+				continue
+			}
+			out.BaseOffset = res.base
+			out.LogStartOffset = p.log.StartOffset()
+			waits = append(waits, pending{p, out, res.end})
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		// No reply, but the records must still become durable and visible.
+		for _, w := range waits {
+			go w.part.sync(w.end)
+		}
+		return ready{nil}
+	}
+	return later(func() kmsg.Response {
+		for _, w := range waits {
+			if err := w.part.sync(w.end); err != nil {
+				w.out.ErrorCode = errCode(err)
+				w.out.BaseOffset = -1
+			}
+		}
+		return resp
+	})
+}
+
+// topicForProduce looks a topic up. As in Kafka, only Metadata creates
+// topics; a produce to a missing one tells the client to refresh.
+func (b *Broker) topicForProduce(name string) (*topic, error) {
+	if t := b.lookupTopic(name); t != nil {
+		return t, nil
+	}
+	if err := validateTopicName(name); err != nil {
+		return nil, errorf(kerr.InvalidTopicException, "%v", err)
+	}
+	return nil, kerr.UnknownTopicOrPartition
+}
+
+// produceTo checks and appends one partition's records.
+func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPartition) (*partition, appendResult) {
+	if terr != nil {
+		return nil, appendResult{err: terr}
+	}
+	if rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
+		return nil, appendResult{err: kerr.UnknownTopicOrPartition}
+	}
+	p := t.parts[rp.Partition]
+	raw := rp.Records
+	if max := configInt(b.cfg, t.configs, "max.message.bytes"); int64(len(raw)) > max {
+		return p, appendResult{err: errorf(kerr.MessageTooLarge, "record batch of %d bytes exceeds max.message.bytes %d", len(raw), max)}
+	}
+	h, err := batch.Validate(raw)
+	if err != nil {
+		return p, appendResult{err: validationError(err)}
+	}
+	if h.Control() {
+		return p, appendResult{err: errorf(kerr.InvalidRecord, "clients may not produce control batches")}
+	}
+	if h.Transactional() {
+		return p, appendResult{err: errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")}
+	}
+	if t.internal {
+		return p, appendResult{err: errorf(kerr.InvalidTopicException, "topic %s is internal", t.name)}
+	}
+	return p, p.append(raw, h)
+}
+
+// validationError maps a batch decoding failure to Kafka's code.
+func validationError(err error) error {
+	switch {
+	case errors.Is(err, batch.ErrUnsupportedMagic):
+		return errorf(kerr.UnsupportedForMessageFormat, "%v", err)
+	case errors.Is(err, batch.ErrCorrupt), errors.Is(err, batch.ErrTruncated):
+		return errorf(kerr.CorruptMessage, "%v", err)
+	default:
+		return errorf(kerr.InvalidRecord, "%v", err)
+	}
+}
+
+// produceError answers every partition of req with one error.
+func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, err *kerr.Error) kmsg.Response {
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = err.Code
+			sp.BaseOffset = -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}

@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/partlog"
+)
+
+// leaderEpoch is the single node's constant partition leader epoch.
+const leaderEpoch = 0
+
+// handleFetch serves a fetch, long-polling until MinBytes are available,
+// MaxWait passes, or the connection closes. Fetch sessions are not kept:
+// every answer carries SessionID 0, which tells clients to send full
+// fetches.
+func handleFetch(c *conn, req *kmsg.FetchRequest) response {
+	deadline := time.Now().Add(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	return later(func() kmsg.Response {
+		wake := make(chan struct{}, 1)
+		for {
+			resp, size, parts, failed := c.b.fetchOnce(req)
+			if failed || size >= int(req.MinBytes) || !time.Now().Before(deadline) {
+				return resp
+			}
+			for _, p := range parts {
+				p.watch(wake)
+			}
+			// Data may have landed between the read and the watch.
+			if moved(parts) {
+				unwatchAll(parts, wake)
+				continue
+			}
+			timer := time.NewTimer(time.Until(deadline))
+			select {
+			case <-wake:
+			case <-timer.C:
+			case <-c.ctx.Done():
+			}
+			timer.Stop()
+			unwatchAll(parts, wake)
+			if c.ctx.Err() != nil {
+				return resp
+			}
+		}
+	})
+}
+
+// watched is a partition a fetch read, with the high watermark it saw.
+type watched struct {
+	*partition
+	hw int64
+}
+
+func unwatchAll(parts []watched, ch chan struct{}) {
+	for _, p := range parts {
+		p.unwatch(ch)
+	}
+}
+
+func moved(parts []watched) bool {
+	for _, p := range parts {
+		if p.highWatermark() != p.hw {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchOnce reads what is available now. It returns the response, the
+// bytes of records in it, the partitions it read, and whether any
+// partition failed (a failure answers at once, without waiting).
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []watched, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = 1 << 30
+	}
+	var (
+		size   int
+		parts  []watched
+		failed bool
+	)
+	for _, rt := range req.Topics {
+		t := b.fetchTopic(req.Version, rt)
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			p, err := fetchPartition(t, req.Version, rp)
+			if err == nil {
+				var n int
+				n, err = readPartition(p, rp, &sp, min(budget, int(rp.PartitionMaxBytes)), size == 0)
+				parts = append(parts, watched{p, sp.HighWatermark})
+				size += n
+				budget -= n
+			}
+			if err != nil {
+				sp.ErrorCode = errCode(err)
+				sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+				failed = true
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, size, parts, failed
+}
+
+func (b *Broker) fetchTopic(version int16, rt kmsg.FetchRequestTopic) *topic {
+	if version >= 13 {
+		return b.lookupTopicID(rt.TopicID)
+	}
+	return b.lookupTopic(rt.Topic)
+}
+
+func fetchPartition(t *topic, version int16, rp kmsg.FetchRequestTopicPartition) (*partition, error) {
+	switch {
+	case t == nil && version >= 13:
+		return nil, kerr.UnknownTopicID
+	case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+		return nil, kerr.UnknownTopicOrPartition
+	case rp.CurrentLeaderEpoch > leaderEpoch:
+		return nil, kerr.UnknownLeaderEpoch
+	}
+	return t.parts[rp.Partition], nil
+}
+
+// readPartition fills sp with up to max bytes from p at the requested
+// offset. The first partition with data in a response may exceed max by
+// one batch (KIP-74), so a large batch never wedges a consumer.
+func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, max int, first bool) (int, error) {
+	hw := p.highWatermark()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.log.StartOffset()
+	if max <= 0 && !first {
+		return 0, nil
+	}
+	if max <= 0 {
+		max = 1
+	}
+	raw, err := p.log.Read(rp.FetchOffset, max, hw)
+	if errors.Is(err, partlog.ErrOffsetOutOfRange) {
+		return 0, kerr.OffsetOutOfRange
+	}
+	if err != nil {
+		return 0, storageError(err)
+	}
+	if !first && len(raw) > max {
+		return 0, nil
+	}
+	sp.RecordBatches = raw
+	return len(raw), nil
+}

@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/batch"
+)
+
+// Special ListOffsets timestamps.
+const (
+	offsetLatest       = -1
+	offsetEarliest     = -2
+	offsetMaxTimestamp = -3 // v7+
+	offsetEarliestLocal = -4 // v8+: no tiered storage, so the log start
+)
+
+func handleListOffsets(c *conn, req *kmsg.ListOffsetsRequest) response {
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, rt := range req.Topics {
+		t := c.b.lookupTopic(rt.Topic)
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			switch {
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.CurrentLeaderEpoch > leaderEpoch:
+				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
+			default:
+				sp.Offset, sp.Timestamp = listOffset(t.parts[rp.Partition], rp.Timestamp)
+				sp.LeaderEpoch = leaderEpoch
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return ready{resp}
+}
+
+// listOffset resolves one ListOffsets query; -1/-1 means no such offset.
+func listOffset(p *partition, ts int64) (offset, timestamp int64) {
+	hw := p.highWatermark()
+	switch ts {
+	case offsetLatest:
+		return hw, -1
+	case offsetEarliest, offsetEarliestLocal:
+		return p.log.StartOffset(), -1
+	case offsetMaxTimestamp:
+		return maxTimestampOffset(p, hw)
+	}
+	off, at, ok := p.log.OffsetForTime(ts)
+	if !ok || off >= hw {
+		return -1, -1
+	}
+	return off, at
+}
+
+// maxTimestampOffset finds the first record carrying the log's largest
+// timestamp. It scans batch headers, then decodes only the winning batch.
+func maxTimestampOffset(p *partition, hw int64) (int64, int64) {
+	best := batch.Header{MaxTimestamp: -1}
+	p.log.Batches(p.log.StartOffset(), func(h batch.Header) error {
+		if h.BaseOffset < hw && !h.Control() && h.MaxTimestamp > best.MaxTimestamp {
+			best = h
+		}
+		return nil
+	})
+	if best.MaxTimestamp < 0 {
+		return -1, -1
+	}
+	raw, err := p.log.Read(best.BaseOffset, 1, hw)
+	if err != nil {
+		return -1, -1
+	}
+	bs, err := batch.Split(raw)
+	if err != nil || len(bs) == 0 {
+		return -1, -1
+	}
+	recs, err := batch.Records(bs[0])
+	if err != nil {
+		return best.BaseOffset, best.MaxTimestamp
+	}
+	for _, r := range recs {
+		if best.BaseTimestamp+r.TimestampDelta == best.MaxTimestamp {
+			return best.BaseOffset + int64(r.OffsetDelta), best.MaxTimestamp
+		}
+	}
+	return best.LastOffset(), best.MaxTimestamp
+}

@@ -1,0 +1,7 @@
+package broker
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+func handleLeaveGroup(c *conn, req *kmsg.LeaveGroupRequest) response {
+	return ready{c.b.groups.LeaveGroup(c.ctx, req)}
+}

@@ -1,0 +1,7 @@
+package broker
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+func handleDescribeGroups(c *conn, req *kmsg.DescribeGroupsRequest) response {
+	return ready{c.b.groups.DescribeGroups(c.ctx, req)}
+}

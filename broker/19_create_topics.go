@@ -1,0 +1,106 @@
+package broker
+
+import (
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleCreateTopics(c *conn, req *kmsg.CreateTopicsRequest) response {
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	seen := make(map[string]int)
+	for _, rt := range req.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		var err error
+		if seen[rt.Topic] > 1 {
+			err = errorf(kerr.InvalidRequest, "topic %q appears more than once in the request", rt.Topic)
+		} else {
+			err = c.b.createFromRequest(rt, req.ValidateOnly, &st)
+		}
+		if err != nil {
+			st.ErrorCode = errCode(err)
+			st.ErrorMessage = errMessage(err)
+			st.NumPartitions, st.ReplicationFactor = -1, -1
+			st.Configs = nil
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return ready{resp}
+}
+
+func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnly bool, st *kmsg.CreateTopicsResponseTopic) error {
+	partitions := rt.NumPartitions
+	if partitions == -1 {
+		partitions = b.cfg.DefaultPartitions
+	}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return errorf(kerr.InvalidRequest, "a replica assignment excludes a partition count and replication factor")
+		}
+		partitions = int32(len(rt.ReplicaAssignment))
+		for _, a := range rt.ReplicaAssignment {
+			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
+				return errorf(kerr.InvalidReplicaAssignment, "replica assignment must name only broker %d, the one broker of this cluster", b.cfg.NodeID)
+			}
+		}
+	} else if err := b.checkReplicationFactor(rt.ReplicationFactor); err != nil {
+		return err
+	}
+	configs := make(map[string]string, len(rt.Configs))
+	for _, kv := range rt.Configs {
+		if kv.Value == nil {
+			return errorf(kerr.InvalidConfig, "config %q has a null value", kv.Name)
+		}
+		configs[kv.Name] = *kv.Value
+	}
+	var t *topic
+	var err error
+	if validateOnly {
+		err = b.validateNewTopic(rt.Topic, partitions, configs)
+	} else {
+		t, err = b.createTopic(rt.Topic, partitions, configs)
+	}
+	if err != nil {
+		return err
+	}
+	if t != nil {
+		st.TopicID = t.id
+	}
+	st.NumPartitions, st.ReplicationFactor = partitions, 1
+	for _, d := range b.describeTopicConfigs(configs, nil) {
+		st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{
+			Name: d.Name, Value: d.Value, ReadOnly: d.ReadOnly, Source: int8(d.Source), IsSensitive: d.IsSensitive,
+		})
+	}
+	return nil
+}
+
+// checkReplicationFactor refuses a factor above the broker count, as Kafka
+// does; -1 means the default (1).
+func (b *Broker) checkReplicationFactor(rf int16) error {
+	if rf == -1 || rf == 1 {
+		return nil
+	}
+	if rf < 1 {
+		return errorf(kerr.InvalidReplicationFactor, "replication factor %d must be at least 1", rf)
+	}
+	return errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", rf)
+}
+
+func (b *Broker) validateNewTopic(name string, partitions int32, configs map[string]string) error {
+	if err := validateTopicName(name); err != nil {
+		return errorf(kerr.InvalidTopicException, "%v", err)
+	}
+	if partitions < 1 {
+		return errorf(kerr.InvalidPartitions, "partition count %d must be at least 1", partitions)
+	}
+	if b.lookupTopic(name) != nil {
+		return errorf(kerr.TopicAlreadyExists, "topic %q already exists", name)
+	}
+	return validateConfigs(configs)
+}
+

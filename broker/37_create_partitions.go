@@ -1,0 +1,41 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleCreatePartitions(c *conn, req *kmsg.CreatePartitionsRequest) response {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		err := c.b.createPartitions(rt, req.ValidateOnly)
+		st.ErrorCode = errCode(err)
+		st.ErrorMessage = errMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return ready{resp}
+}
+
+func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	for _, a := range rt.Assignment {
+		for _, r := range a.Replicas {
+			if r != b.cfg.NodeID {
+				return errorf(kerr.InvalidReplicaAssignment, "broker %d does not exist; this cluster has only broker %d", r, b.cfg.NodeID)
+			}
+		}
+	}
+	t := b.lookupTopic(rt.Topic)
+	switch {
+	case t == nil:
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)
+	case t.internal:
+		return errorf(kerr.InvalidRequest, "topic %q is internal", rt.Topic)
+	case rt.Count <= int32(len(t.parts)):
+		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.parts), rt.Count)
+	case validateOnly:
+		return nil
+	}
+	return b.addPartitions(rt.Topic, rt.Count)
+}

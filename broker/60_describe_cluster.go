@@ -1,0 +1,21 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDescribeCluster(c *conn, req *kmsg.DescribeClusterRequest) response {
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	if req.EndpointType > 1 { // 1 = brokers; 2 = controllers, which clients cannot reach here
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		return ready{resp}
+	}
+	resp.ClusterID = c.b.clusterID
+	resp.ControllerID = c.b.cfg.NodeID
+	host, port := c.b.hostPort()
+	br := kmsg.NewDescribeClusterResponseBroker()
+	br.NodeID, br.Host, br.Port = c.b.cfg.NodeID, host, port
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	return ready{resp}
+}

@@ -1,0 +1,209 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/weir-io/weir/internal/group"
+)
+
+// Broker is a running single-node broker. Create one with Start.
+type Broker struct {
+	cfg    Config
+	log    *slog.Logger
+	ln     net.Listener
+	addr   string
+	ctx    context.Context
+	cancel context.CancelFunc
+	conns  sync.WaitGroup
+	bg     sync.WaitGroup
+
+	groups *group.Coordinator
+
+	mu              sync.RWMutex // guards topics, producer ids, and the metadata file
+	topics          map[string]*topic
+	clusterID       string
+	nextProducerID  int64
+	producerIDLimit int64
+
+	connMu   sync.Mutex
+	open     map[net.Conn]struct{}
+	closeErr error
+	closed   sync.Once
+}
+
+// Start opens (or recovers) the data directory, starts listening and
+// returns a serving broker. Cancelling ctx or calling Close stops it.
+func Start(ctx context.Context, cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: create data dir: %w", err)
+	}
+	m, err := loadMeta(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{
+		cfg:             cfg,
+		log:             cfg.Logger,
+		topics:          make(map[string]*topic),
+		clusterID:       m.ClusterID,
+		nextProducerID:  m.ProducerIDLimit,
+		producerIDLimit: m.ProducerIDLimit,
+		open:            make(map[net.Conn]struct{}),
+	}
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	if err := b.loadTopics(m); err != nil {
+		b.closeTopics()
+		return nil, err
+	}
+	if err := b.startGroups(); err != nil {
+		b.closeTopics()
+		return nil, err
+	}
+	if err := b.listen(); err != nil {
+		b.groups.Close()
+		b.closeTopics()
+		return nil, err
+	}
+	b.bg.Add(2)
+	go b.acceptLoop()
+	go b.maintainLogs()
+	go func() {
+		select {
+		case <-ctx.Done():
+			b.Close()
+		case <-b.ctx.Done():
+		}
+	}()
+	return b, nil
+}
+
+func (b *Broker) listen() error {
+	ln, err := net.Listen("tcp", b.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("broker: listen on %s: %w", b.cfg.Listen, err)
+	}
+	b.ln = ln
+	b.addr = ln.Addr().String()
+	if b.cfg.AdvertisedAddr != "" {
+		b.addr = b.cfg.AdvertisedAddr
+	}
+	return nil
+}
+
+// Addr is the host:port clients connect to.
+func (b *Broker) Addr() string { return b.addr }
+
+// ClusterID is the id Metadata and DescribeCluster report.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Close stops accepting, closes every connection, waits for them to finish
+// and closes the logs. It is safe to call more than once.
+func (b *Broker) Close() error {
+	b.closed.Do(func() {
+		b.cancel()
+		b.ln.Close()
+		b.connMu.Lock()
+		for c := range b.open {
+			c.Close()
+		}
+		b.connMu.Unlock()
+		b.bg.Wait()
+		b.conns.Wait()
+		b.groups.Close()
+		b.closeErr = b.closeTopics()
+	})
+	return b.closeErr
+}
+
+func (b *Broker) closeTopics() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.parts {
+			errs = append(errs, p.log.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Broker) acceptLoop() {
+	defer b.bg.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			if b.ctx.Err() == nil {
+				b.log.Error("accept failed; broker stops accepting", "err", err)
+			}
+			return
+		}
+		b.connMu.Lock()
+		if b.ctx.Err() != nil {
+			b.connMu.Unlock()
+			nc.Close()
+			return
+		}
+		b.open[nc] = struct{}{}
+		b.conns.Add(1)
+		b.connMu.Unlock()
+		go func() {
+			defer b.conns.Done()
+			b.serveConn(nc)
+			b.connMu.Lock()
+			delete(b.open, nc)
+			b.connMu.Unlock()
+		}()
+	}
+}
+
+// maintainLogs applies retention and compaction on an interval.
+func (b *Broker) maintainLogs() {
+	defer b.bg.Done()
+	t := time.NewTicker(b.cfg.RetentionCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case now := <-t.C:
+			b.cleanLogs(now)
+		}
+	}
+}
+
+// cleanLogs runs one pass of retention and compaction over every partition.
+func (b *Broker) cleanLogs(now time.Time) {
+	for _, t := range b.allTopics() {
+		for _, p := range t.parts {
+			if _, err := p.log.EnforceRetention(now); err != nil {
+				b.log.Warn("retention failed", "topic", t.name, "partition", p.index, "err", err)
+			}
+			if err := p.log.Compact(now); err != nil {
+				b.log.Warn("compaction failed", "topic", t.name, "partition", p.index, "err", err)
+			}
+		}
+	}
+}
+
+func (b *Broker) allTopics() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ts := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		ts = append(ts, t)
+	}
+	return ts
+}

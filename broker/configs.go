@@ -1,0 +1,137 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/weir-io/weir/internal/partlog"
+)
+
+// topicConfig is one topic-level setting we understand. Anything else is
+// refused with INVALID_CONFIG rather than silently stored and ignored.
+type topicConfig struct {
+	name     string
+	def      func(Config) string
+	validate func(string) error
+}
+
+func constant(v string) func(Config) string { return func(Config) string { return v } }
+
+var topicConfigs = []topicConfig{
+	{"cleanup.policy", constant("delete"), oneOf("delete", "compact", "compact,delete", "delete,compact")},
+	{"compression.type", constant("producer"), oneOf("producer")},
+	{"delete.retention.ms", constant("86400000"), intAtLeast(0)},
+	{"index.interval.bytes", constant("4096"), intAtLeast(0)},
+	{"max.message.bytes", func(c Config) string { return strconv.Itoa(int(c.MaxMessageBytes)) }, intAtLeast(0)},
+	{"message.timestamp.type", constant("CreateTime"), oneOf("CreateTime")},
+	{"min.compaction.lag.ms", constant("0"), intAtLeast(0)},
+	{"min.insync.replicas", constant("1"), intAtLeast(1)},
+	{"retention.bytes", constant("-1"), intAtLeast(-1)},
+	{"retention.ms", constant("604800000"), intAtLeast(-1)},
+	{"segment.bytes", func(c Config) string { return strconv.FormatInt(c.SegmentBytes, 10) }, intAtLeast(14)},
+	{"segment.ms", constant("604800000"), intAtLeast(1)},
+}
+
+func lookupTopicConfig(name string) (topicConfig, bool) {
+	for _, tc := range topicConfigs {
+		if tc.name == name {
+			return tc, true
+		}
+	}
+	return topicConfig{}, false
+}
+
+func oneOf(vals ...string) func(string) error {
+	return func(v string) error {
+		for _, ok := range vals {
+			if v == ok {
+				return nil
+			}
+		}
+		return fmt.Errorf("value %q is not one of %v", v, vals)
+	}
+}
+
+func intAtLeast(min int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("value %q is not an integer", v)
+		}
+		if n < min {
+			return fmt.Errorf("value %d is below the minimum %d", n, min)
+		}
+		return nil
+	}
+}
+
+// validateConfigs checks a set of topic configs, returning an
+// INVALID_CONFIG error naming the first bad one.
+func validateConfigs(m map[string]string) error {
+	for k, v := range m {
+		tc, ok := lookupTopicConfig(k)
+		if !ok {
+			return configError{kerr.InvalidConfig, fmt.Sprintf("unknown or unsupported topic config %q", k)}
+		}
+		if err := tc.validate(v); err != nil {
+			return configError{kerr.InvalidConfig, fmt.Sprintf("topic config %s: %v", k, err)}
+		}
+	}
+	return nil
+}
+
+// configError carries a Kafka error code and a message for the response.
+type configError struct {
+	kerr *kerr.Error
+	msg  string
+}
+
+func (e configError) Error() string { return e.msg }
+func (e configError) Unwrap() error { return e.kerr }
+
+// configValue returns a topic's effective value for name and whether it
+// was set explicitly.
+func configValue(cfg Config, set map[string]string, name string) (string, bool) {
+	if v, ok := set[name]; ok {
+		return v, true
+	}
+	tc, _ := lookupTopicConfig(name)
+	return tc.def(cfg), false
+}
+
+func configInt(cfg Config, set map[string]string, name string) int64 {
+	v, _ := configValue(cfg, set, name)
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+func msDuration(ms int64) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// logConfig maps a topic's configs onto its partition logs' settings.
+func logConfig(cfg Config, set map[string]string) partlog.Config {
+	lc := partlog.DefaultConfig()
+	lc.SegmentBytes = configInt(cfg, set, "segment.bytes")
+	lc.SegmentAge = msDuration(configInt(cfg, set, "segment.ms"))
+	lc.IndexIntervalBytes = int(configInt(cfg, set, "index.interval.bytes"))
+	lc.RetentionTime = msDuration(configInt(cfg, set, "retention.ms"))
+	lc.RetentionBytes = configInt(cfg, set, "retention.bytes")
+	lc.DeleteRetention = msDuration(configInt(cfg, set, "delete.retention.ms"))
+	lc.MinCompactionLag = msDuration(configInt(cfg, set, "min.compaction.lag.ms"))
+	switch policy, _ := configValue(cfg, set, "cleanup.policy"); policy {
+	case "compact":
+		lc.Cleanup = partlog.Compact
+	case "compact,delete", "delete,compact":
+		lc.Cleanup = partlog.CompactDelete
+	default:
+		lc.Cleanup = partlog.Delete
+	}
+	return lc
+}

@@ -1,0 +1,165 @@
+package broker_test
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/broker/brokertest"
+)
+
+var clientName = "raw-test"
+
+// rawConn is a hand-driven client connection for framing tests.
+type rawConn struct {
+	t  *testing.T
+	nc net.Conn
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t, nc}
+}
+
+// send writes a request frame: header v1 (or v2 when flexible) plus body.
+func (c *rawConn) send(key, version int16, corr int32, body []byte, flexible bool) {
+	var frame []byte
+	frame = kbin.AppendInt16(frame, key)
+	frame = kbin.AppendInt16(frame, version)
+	frame = kbin.AppendInt32(frame, corr)
+	frame = kbin.AppendNullableString(frame, &clientName)
+	if flexible {
+		frame = append(frame, 0)
+	}
+	frame = append(frame, body...)
+	c.write(frame)
+}
+
+func (c *rawConn) write(frame []byte) {
+	out := binary.BigEndian.AppendUint32(nil, uint32(len(frame)))
+	if _, err := c.nc.Write(append(out, frame...)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawConn) read() (int32, []byte) {
+	var size [4]byte
+	if _, err := io.ReadFull(c.nc, size[:]); err != nil {
+		c.t.Fatalf("read response: %v", err)
+	}
+	buf := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(c.nc, buf); err != nil {
+		c.t.Fatal(err)
+	}
+	return int32(binary.BigEndian.Uint32(buf)), buf[4:]
+}
+
+// closed reports whether the broker closed the connection.
+func (c *rawConn) closed() bool {
+	var b [1]byte
+	_, err := c.nc.Read(b[:])
+	return err == io.EOF
+}
+
+func TestAPIVersionsUnsupportedVersionAnswersV0(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b.Addr())
+	c.send(18, 99, 7, []byte{0, 0, 0}, true)
+	corr, body := c.read()
+	if corr != 7 {
+		t.Fatalf("correlation id %d, want 7", corr)
+	}
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) != 1 || resp.ApiKeys[0].ApiKey != 18 {
+		t.Fatalf("got %+v, want UNSUPPORTED_VERSION with the ApiVersions range", resp)
+	}
+}
+
+func TestAPIVersionsAdvertisesBroadProfile(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
+	c.send(18, 3, 1, req.AppendTo(nil), true)
+	_, body := c.read() // ApiVersions always answers with header v0
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 3
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	ranges := make(map[int16][2]int16)
+	for _, k := range resp.ApiKeys {
+		ranges[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	for key, want := range map[int16][2]int16{
+		0:  {0, 10}, // Produce min 0 for librdkafka's compression
+		11: {0, 9},  // JoinGroup v0-1 for kafka-go
+		8:  {2, 9},  // OffsetCommit v2 for kafka-go
+		10: {0, 4},  // FindCoordinator v0 for kafka-go
+	} {
+		if got := ranges[key]; got[0] > want[0] || got[1] < want[1] {
+			t.Errorf("%s advertised %v, want at least %v", kmsg.NameForKey(key), got, want)
+		}
+	}
+}
+
+func TestMalformedRequestsCloseOnlyThatConnection(t *testing.T) {
+	b := brokertest.Start(t)
+	cases := map[string]func(c *rawConn){
+		"unknown api key":     func(c *rawConn) { c.send(999, 0, 1, nil, false) },
+		"unsupported version": func(c *rawConn) { c.send(3, 99, 1, nil, true) },
+		"garbage body":        func(c *rawConn) { c.send(3, 12, 1, []byte{0xff, 0xff, 0xff}, true) },
+		"short header":        func(c *rawConn) { c.write([]byte{0, 3}) },
+		"oversized frame":     func(c *rawConn) { c.nc.Write([]byte{0x7f, 0xff, 0xff, 0xff}) },
+		"negative size":       func(c *rawConn) { c.nc.Write([]byte{0xff, 0xff, 0xff, 0xff}) },
+	}
+	for name, send := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := dialRaw(t, b.Addr())
+			send(c)
+			if !c.closed() {
+				t.Fatal("connection stayed open")
+			}
+		})
+	}
+	// The broker still serves.
+	c := dialRaw(t, b.Addr())
+	c.send(18, 0, 42, nil, false)
+	if corr, _ := c.read(); corr != 42 {
+		t.Fatalf("healthy connection got correlation %d", corr)
+	}
+}
+
+func TestAcksZeroSendsNoResponse(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "acks0"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(-1, -1, -1, "fire-and-forget")
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	c.send(0, 7, 1, req.AppendTo(nil), false)
+	c.send(18, 0, 2, nil, false)
+	if corr, _ := c.read(); corr != 2 {
+		t.Fatalf("first response has correlation %d; acks=0 must not be answered", corr)
+	}
+}

@@ -1,0 +1,131 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/weir-io/weir/internal/batch"
+	"github.com/weir-io/weir/internal/group"
+)
+
+// startGroups creates __consumer_offsets on first start, replays it into a
+// new coordinator, and installs the coordinator.
+func (b *Broker) startGroups() error {
+	t := b.lookupTopic(offsetsTopic)
+	if t == nil {
+		var err error
+		t, err = b.createTopic(offsetsTopic, b.cfg.OffsetsPartitions, map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  "104857600",
+		})
+		if err != nil {
+			return fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
+		}
+	}
+	gc := group.DefaultConfig()
+	gc.Partitions = int32(len(t.parts))
+	gc.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
+	gc.Logger = b.log
+	b.groups = group.New(gc, offsetsLog{b}, brokerTopics{b})
+	for _, p := range t.parts {
+		if err := b.replayOffsets(p); err != nil {
+			b.groups.Close()
+			return fmt.Errorf("broker: replay %s-%d: %w", offsetsTopic, p.index, err)
+		}
+	}
+	return nil
+}
+
+// replayOffsets feeds every record of one __consumer_offsets partition to
+// the coordinator.
+func (b *Broker) replayOffsets(p *partition) error {
+	for off, end := p.log.StartOffset(), p.highWatermark(); off < end; {
+		raw, err := p.log.Read(off, 1<<20, end)
+		if err != nil {
+			return err
+		}
+		if len(raw) == 0 {
+			return nil
+		}
+		next, err := eachRecord(raw, func(key, value []byte) error { return b.groups.Load(key, value) })
+		if err != nil {
+			return err
+		}
+		off = next
+	}
+	return nil
+}
+
+// eachRecord calls fn for every record of the batches in raw and returns
+// the offset after the last batch.
+func eachRecord(raw []byte, fn func(key, value []byte) error) (int64, error) {
+	batches, err := batch.Split(raw)
+	if err != nil {
+		return 0, err
+	}
+	var next int64
+	for _, bb := range batches {
+		h, err := batch.ParseHeader(bb)
+		if err != nil {
+			return 0, err
+		}
+		next = h.LastOffset() + 1
+		if h.Control() {
+			continue
+		}
+		recs, err := batch.Records(bb)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range recs {
+			if err := fn(r.Key, r.Value); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return next, nil
+}
+
+// offsetsLog lets the coordinator write to __consumer_offsets.
+type offsetsLog struct{ b *Broker }
+
+func (o offsetsLog) Append(ctx context.Context, partition int32, recs []group.Record) error {
+	p := o.b.lookupPartition(offsetsTopic, partition)
+	if p == nil {
+		return kerr.NotCoordinator
+	}
+	now := time.Now().UnixMilli()
+	brecs := make([]batch.Record, len(recs))
+	for i, r := range recs {
+		brecs[i] = batch.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+	}
+	opts := batch.DefaultBuildOptions()
+	opts.BaseTimestamp, opts.MaxTimestamp = now, now
+	raw, err := batch.Build(opts, brecs)
+	if err != nil {
+		return err
+	}
+	h, err := batch.ParseHeader(raw)
+	if err != nil {
+		return err
+	}
+	res := p.append(raw, h)
+	if res.err != nil {
+		return res.err
+	}
+	return p.sync(res.end)
+}
+
+// brokerTopics answers the coordinator's partition-count lookups.
+type brokerTopics struct{ b *Broker }
+
+func (t brokerTopics) PartitionCount(topic string) (int32, bool) {
+	tp := t.b.lookupTopic(topic)
+	if tp == nil {
+		return 0, false
+	}
+	return int32(len(tp.parts)), true
+}

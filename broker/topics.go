@@ -1,0 +1,306 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/weir-io/weir/internal/partlog"
+)
+
+// offsetsTopic is Kafka's internal topic for group commits.
+const offsetsTopic = "__consumer_offsets"
+
+// topic is one topic's metadata and open partitions. Its fields are
+// replaced, never mutated in place, under Broker.mu, so a reader holding a
+// *topic sees a consistent snapshot.
+type topic struct {
+	name     string
+	id       [16]byte
+	internal bool
+	configs  map[string]string // explicitly set configs only
+	parts    []*partition
+}
+
+// maxTopicNameLen is Kafka's limit: 255 minus room for a partition suffix.
+const maxTopicNameLen = 249
+
+// validateTopicName applies Kafka's rules for topic names.
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("topic name is empty")
+	case name == "." || name == "..":
+		return fmt.Errorf("topic name %q is not allowed", name)
+	case len(name) > maxTopicNameLen:
+		return fmt.Errorf("topic name is %d characters long, the limit is %d", len(name), maxTopicNameLen)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("topic name %q contains %q; only ASCII letters, digits, '.', '_' and '-' are allowed", name, r)
+		}
+	}
+	return nil
+}
+
+// topicError pairs a Kafka error with a message for responses that carry
+// one.
+type topicError struct {
+	kerr *kerr.Error
+	msg  string
+}
+
+func (e *topicError) Error() string { return e.msg }
+func (e *topicError) Unwrap() error { return e.kerr }
+
+func errorf(ke *kerr.Error, format string, args ...any) error {
+	return &topicError{ke, fmt.Sprintf(format, args...)}
+}
+
+// errMessage is the message of err for responses' ErrorMessage fields.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}
+
+func (b *Broker) partitionDir(topic string, p int32) string {
+	return filepath.Join(b.cfg.DataDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+// lookupTopic returns the topic named name, or nil.
+func (b *Broker) lookupTopic(name string) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.topics[name]
+}
+
+func (b *Broker) lookupTopicID(id [16]byte) *topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, t := range b.topics {
+		if t.id == id {
+			return t
+		}
+	}
+	return nil
+}
+
+// lookupPartition returns the partition or nil.
+func (b *Broker) lookupPartition(name string, p int32) *partition {
+	t := b.lookupTopic(name)
+	if t == nil || p < 0 || int(p) >= len(t.parts) {
+		return nil
+	}
+	return t.parts[p]
+}
+
+// topicForWrite returns the named topic, creating it when auto-creation
+// is on and allowed for this request.
+func (b *Broker) topicForWrite(name string, allowAuto bool) (*topic, error) {
+	if t := b.lookupTopic(name); t != nil {
+		return t, nil
+	}
+	if !allowAuto || !b.cfg.AutoCreateTopics {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	t, err := b.createTopic(name, b.cfg.DefaultPartitions, nil)
+	if errors.Is(err, kerr.TopicAlreadyExists) {
+		return b.lookupTopic(name), nil
+	}
+	return t, err
+}
+
+// createTopic validates and creates a topic, opening its partition logs and
+// persisting the metadata before returning.
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (*topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, errorf(kerr.InvalidTopicException, "%v", err)
+	}
+	if partitions < 1 {
+		return nil, errorf(kerr.InvalidPartitions, "partition count %d must be at least 1", partitions)
+	}
+	if err := validateConfigs(configs); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.topics[name]; ok {
+		return nil, errorf(kerr.TopicAlreadyExists, "topic %q already exists", name)
+	}
+	t := &topic{name: name, id: newUUID(), internal: name == offsetsTopic, configs: maps.Clone(configs)}
+	if err := b.openPartitions(t, partitions); err != nil {
+		return nil, err
+	}
+	b.topics[name] = t
+	if err := b.saveMetaLocked(); err != nil {
+		delete(b.topics, name)
+		t.closeParts()
+		return nil, errorf(kerr.KafkaStorageError, "%v", err)
+	}
+	b.log.Info("created topic", "topic", name, "partitions", partitions)
+	return t, nil
+}
+
+// openPartitions opens (creating or recovering) logs up to n partitions.
+func (b *Broker) openPartitions(t *topic, n int32) error {
+	lc := logConfig(b.cfg, t.configs)
+	for p := int32(len(t.parts)); p < n; p++ {
+		l, err := partlog.Open(b.partitionDir(t.name, p), lc)
+		if err != nil {
+			return errorf(kerr.KafkaStorageError, "open %s-%d: %v", t.name, p, err)
+		}
+		part := newPartition(t.name, p, l, b.log)
+		if err := part.loadProducers(); err != nil {
+			l.Close()
+			return errorf(kerr.KafkaStorageError, "recover producer state of %s-%d: %v", t.name, p, err)
+		}
+		t.parts = append(t.parts, part)
+	}
+	return nil
+}
+
+func (t *topic) closeParts() {
+	for _, p := range t.parts {
+		p.log.Close()
+	}
+}
+
+func (b *Broker) deleteTopic(name string) error {
+	b.mu.Lock()
+	t, ok := b.topics[name]
+	if !ok {
+		b.mu.Unlock()
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	if t.internal {
+		b.mu.Unlock()
+		return errorf(kerr.InvalidRequest, "topic %q is internal and cannot be deleted", name)
+	}
+	delete(b.topics, name)
+	err := b.saveMetaLocked()
+	if err != nil {
+		b.topics[name] = t
+	}
+	b.mu.Unlock()
+	if err != nil {
+		return errorf(kerr.KafkaStorageError, "%v", err)
+	}
+	for _, p := range t.parts {
+		p.wake() // long polls on the topic return now
+		if err := p.log.Remove(); err != nil {
+			b.log.Warn("removing deleted partition", "topic", name, "partition", p.index, "err", err)
+		}
+	}
+	b.log.Info("deleted topic", "topic", name)
+	return nil
+}
+
+// addPartitions grows a topic to total partitions.
+func (b *Broker) addPartitions(name string, total int32) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.topics[name]
+	if !ok {
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	if total <= int32(len(t.parts)) {
+		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, len(t.parts), total)
+	}
+	grown := *t
+	grown.parts = append([]*partition(nil), t.parts...)
+	if err := b.openPartitions(&grown, total); err != nil {
+		for _, p := range grown.parts[len(t.parts):] {
+			p.log.Close()
+		}
+		return err
+	}
+	b.topics[name] = &grown
+	if err := b.saveMetaLocked(); err != nil {
+		b.topics[name] = t
+		return errorf(kerr.KafkaStorageError, "%v", err)
+	}
+	return nil
+}
+
+// setConfigs replaces a topic's explicit configs and applies them to its
+// logs.
+func (b *Broker) setConfigs(name string, configs map[string]string, validateOnly bool) error {
+	if err := validateConfigs(configs); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.topics[name]
+	if !ok {
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	}
+	if validateOnly {
+		return nil
+	}
+	changed := *t
+	changed.configs = maps.Clone(configs)
+	b.topics[name] = &changed
+	if err := b.saveMetaLocked(); err != nil {
+		b.topics[name] = t
+		return errorf(kerr.KafkaStorageError, "%v", err)
+	}
+	lc := logConfig(b.cfg, changed.configs)
+	for _, p := range changed.parts {
+		p.log.SetConfig(lc)
+	}
+	return nil
+}
+
+// saveMetaLocked persists topics and the producer-id limit. b.mu is held.
+func (b *Broker) saveMetaLocked() error {
+	m := metaFile{Version: 1, ClusterID: b.clusterID, ProducerIDLimit: b.producerIDLimit}
+	for _, t := range b.topics {
+		m.Topics = append(m.Topics, metaTopic{Name: t.name, ID: t.id, Partitions: int32(len(t.parts)), Configs: t.configs})
+	}
+	return saveMeta(b.cfg.DataDir, m)
+}
+
+// loadTopics opens every topic in the metadata file and removes partition
+// directories of topics that were deleted while the broker was down.
+func (b *Broker) loadTopics(m metaFile) error {
+	known := make(map[string]bool)
+	for _, mt := range m.Topics {
+		t := &topic{name: mt.Name, id: mt.ID, internal: mt.Name == offsetsTopic, configs: mt.Configs}
+		if err := b.openPartitions(t, mt.Partitions); err != nil {
+			return err
+		}
+		b.topics[t.name] = t
+		for p := range mt.Partitions {
+			known[filepath.Base(b.partitionDir(t.name, p))] = true
+		}
+	}
+	entries, err := os.ReadDir(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() && !known[e.Name()] && looksLikePartitionDir(e.Name()) {
+			b.log.Info("removing partition directory of a deleted topic", "dir", e.Name())
+			os.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name()))
+		}
+	}
+	return nil
+}
+
+func looksLikePartitionDir(name string) bool {
+	i := strings.LastIndexByte(name, '-')
+	if i <= 0 {
+		return false
+	}
+	_, err := strconv.ParseUint(name[i+1:], 10, 31)
+	return err == nil && validateTopicName(name[:i]) == nil
+}

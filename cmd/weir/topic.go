@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var topicCommands = []command{
+	{"create", "create a topic", (*app).topicCreate},
+	{"list", "list topics", (*app).topicList},
+	{"describe", "show a topic's partitions, offsets and configs", (*app).topicDescribe},
+	{"alter", "set or delete topic configs", (*app).topicAlter},
+	{"delete", "delete a topic", (*app).topicDelete},
+}
+
+func (a *app) topicCmd(ctx context.Context, w io.Writer, args []string) error {
+	return a.dispatch(ctx, w, "topic", topicCommands, args)
+}
+
+func (a *app) topicCreate(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic create", "weir topic create NAME [--partitions N] [--replication-factor R] [--config key=value ...]",
+		"Creates the topic NAME.")
+	partitions := fs.Int("partitions", -1, "create `N` partitions (default: the broker's default)")
+	replication := fs.Int("replication-factor", -1, "keep `R` replicas of each partition (default: the broker's default)")
+	var configs keyValues
+	fs.Var(&configs, "config", "topic config `key=value`, repeatable (e.g. cleanup.policy=compact)")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	if pos, err = fs.positional(pos, "NAME"); err != nil {
+		return err
+	}
+	name := pos[0]
+	if *partitions == 0 || *partitions < -1 || *partitions > math.MaxInt32 {
+		return fs.usageErr("--partitions must be at least 1, got %d", *partitions)
+	}
+	if *replication == 0 || *replication < -1 || *replication > math.MaxInt16 {
+		return fs.usageErr("--replication-factor must be at least 1, got %d", *replication)
+	}
+	cfg := make(map[string]*string, len(configs))
+	for _, kv := range configs {
+		cfg[kv.key] = kmsg.StringPtr(kv.value)
+	}
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	resp, err := adm.CreateTopic(ctx, int32(*partitions), int16(*replication), cfg, name)
+	if err != nil {
+		return topicErr(name, err, resp.ErrMessage)
+	}
+	fmt.Fprintf(w, "created topic %s (%s, replication factor %d)\n",
+		name, plural(int64(resp.NumPartitions), "partition"), resp.ReplicationFactor)
+	return nil
+}
+
+func (a *app) topicList(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic list", "weir topic list [--internal]", "Lists topics with their partition counts.")
+	internal := fs.Bool("internal", false, "include internal topics such as __consumer_offsets")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	if _, err := fs.positional(pos); err != nil {
+		return err
+	}
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	list := adm.ListTopics
+	if *internal {
+		list = adm.ListTopicsWithInternal
+	}
+	topics, err := list(ctx)
+	if err != nil {
+		return err
+	}
+	if len(topics) == 0 {
+		fmt.Fprintln(w, "no topics")
+		return nil
+	}
+	tw := newTable(w, "TOPIC", "PARTITIONS", "REPLICATION")
+	for _, t := range topics.Sorted() {
+		if t.Err != nil {
+			tw.row(t.Topic, "error: "+t.Err.Error(), "")
+			continue
+		}
+		tw.row(t.Topic, len(t.Partitions), t.Partitions.NumReplicas())
+	}
+	return tw.flush()
+}
+
+func (a *app) topicDescribe(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic describe", "weir topic describe NAME",
+		"Shows the partitions of topic NAME (leader, replicas, in-sync replicas, log start and end offsets)\n"+
+			"and its configs, with the ones that differ from the default marked '*'.")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	if pos, err = fs.positional(pos, "NAME"); err != nil {
+		return err
+	}
+	name := pos[0]
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	d, err := describeTopic(ctx, adm, name)
+	if err != nil {
+		return err
+	}
+	return d.print(w)
+}
+
+// topicDescription is everything topic describe prints.
+type topicDescription struct {
+	detail      kadm.TopicDetail
+	starts      kadm.ListedOffsets
+	ends        kadm.ListedOffsets
+	configs     []kadm.Config
+	configsErr  error // configs could not be described; the rest still prints
+	listOffsErr error
+}
+
+func describeTopic(ctx context.Context, adm *kadm.Client, name string) (*topicDescription, error) {
+	topics, err := adm.ListTopics(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	detail, ok := topics[name]
+	if !ok {
+		return nil, topicErr(name, kerr.UnknownTopicOrPartition, "")
+	}
+	if detail.Err != nil {
+		return nil, topicErr(name, detail.Err, "")
+	}
+	d := &topicDescription{detail: detail}
+	if d.starts, err = adm.ListStartOffsets(ctx, name); err != nil {
+		d.listOffsErr = err
+	} else if d.ends, err = adm.ListEndOffsets(ctx, name); err != nil {
+		d.listOffsErr = err
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, name)
+	if err == nil {
+		var rc kadm.ResourceConfig
+		if rc, err = rcs.On(name, nil); err == nil {
+			err = rc.Err
+		}
+		d.configs = rc.Configs
+	}
+	d.configsErr = err
+	return d, nil
+}
+
+func (d *topicDescription) print(w io.Writer) error {
+	t := d.detail
+	fmt.Fprintf(w, "Topic:               %s\n", t.Topic)
+	if t.ID != (kadm.TopicID{}) {
+		fmt.Fprintf(w, "ID:                  %s\n", t.ID)
+	}
+	fmt.Fprintf(w, "Partitions:          %d\n", len(t.Partitions))
+	fmt.Fprintf(w, "Replication factor:  %d\n", t.Partitions.NumReplicas())
+	if t.IsInternal {
+		fmt.Fprintln(w, "Internal:            yes")
+	}
+	fmt.Fprintln(w)
+
+	tw := newTable(w, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END")
+	for _, p := range t.Partitions.Sorted() {
+		if p.Err != nil {
+			tw.row(p.Partition, "error: "+p.Err.Error(), "", "", "", "")
+			continue
+		}
+		tw.row(p.Partition, leader(p.Leader), ids(p.Replicas), ids(p.ISR),
+			listed(d.starts, t.Topic, p.Partition), listed(d.ends, t.Topic, p.Partition))
+	}
+	if err := tw.flush(); err != nil {
+		return err
+	}
+	if d.listOffsErr != nil {
+		fmt.Fprintf(w, "(offsets unavailable: %v)\n", d.listOffsErr)
+	}
+
+	fmt.Fprintln(w)
+	if d.configsErr != nil {
+		fmt.Fprintf(w, "Configs unavailable: %v\n", d.configsErr)
+		return nil
+	}
+	cfgs := slices.Clone(d.configs)
+	slices.SortFunc(cfgs, func(x, y kadm.Config) int { return strings.Compare(x.Key, y.Key) })
+	tw = newTable(w, "  CONFIG", "VALUE", "SOURCE")
+	for _, c := range cfgs {
+		mark := "  "
+		if c.Source != kmsg.ConfigSourceDefaultConfig {
+			mark = "* "
+		}
+		tw.row(mark+c.Key, configValue(c), configSource(c.Source))
+	}
+	if err := tw.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "(* = not the default)")
+	return nil
+}
+
+func (a *app) topicAlter(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic alter", "weir topic alter NAME [--config key=value ...] [--delete-config key ...]",
+		"Sets or deletes configs of topic NAME; other configs keep their values.\n"+
+			"A deleted config returns to its default.")
+	var set keyValues
+	var del strs
+	fs.Var(&set, "config", "set config `key=value`, repeatable")
+	fs.Var(&del, "delete-config", "delete config `key` (back to its default), repeatable")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	if pos, err = fs.positional(pos, "NAME"); err != nil {
+		return err
+	}
+	name := pos[0]
+	if len(set)+len(del) == 0 {
+		return fs.usageErr("nothing to change: give --config key=value or --delete-config key")
+	}
+	var alters []kadm.AlterConfig
+	var done []string
+	for _, kv := range set {
+		alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: kv.key, Value: kmsg.StringPtr(kv.value)})
+		done = append(done, "set "+kv.key+"="+kv.value)
+	}
+	for _, k := range del {
+		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: k})
+		done = append(done, "deleted "+k)
+	}
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	resps, err := adm.AlterTopicConfigs(ctx, alters, name)
+	if err != nil {
+		return topicErr(name, err, "")
+	}
+	resp, err := resps.On(name, nil)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return topicErr(name, err, resp.ErrMessage)
+	}
+	fmt.Fprintf(w, "altered topic %s: %s\n", name, strings.Join(done, ", "))
+	return nil
+}
+
+func (a *app) topicDelete(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic delete", "weir topic delete NAME", "Deletes topic NAME and all its records.")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	if pos, err = fs.positional(pos, "NAME"); err != nil {
+		return err
+	}
+	name := pos[0]
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	resp, err := adm.DeleteTopic(ctx, name)
+	if err != nil {
+		return topicErr(name, err, resp.ErrMessage)
+	}
+	fmt.Fprintf(w, "deleted topic %s\n", name)
+	return nil
+}
+
+func leader(id int32) string {
+	if id < 0 {
+		return "none"
+	}
+	return strconv.Itoa(int(id))
+}
+
+func ids(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+// listed formats a listed offset, or "?" if it is missing or failed.
+func listed(l kadm.ListedOffsets, topic string, partition int32) string {
+	o, ok := l.Lookup(topic, partition)
+	if !ok || o.Err != nil {
+		return "?"
+	}
+	return strconv.FormatInt(o.Offset, 10)
+}
+
+func configValue(c kadm.Config) string {
+	switch {
+	case c.Sensitive:
+		return "(sensitive)"
+	case c.Value == nil:
+		return "(null)"
+	case *c.Value == "":
+		return `""`
+	}
+	return *c.Value
+}
+
+func configSource(s kmsg.ConfigSource) string {
+	switch s {
+	case kmsg.ConfigSourceDynamicTopicConfig:
+		return "topic"
+	case kmsg.ConfigSourceDynamicBrokerConfig:
+		return "broker"
+	case kmsg.ConfigSourceDynamicDefaultBrokerConfig:
+		return "cluster"
+	case kmsg.ConfigSourceStaticBrokerConfig:
+		return "broker config file"
+	case kmsg.ConfigSourceDefaultConfig:
+		return "default"
+	}
+	return strings.ToLower(s.String())
+}
