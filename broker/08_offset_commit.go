@@ -4,5 +4,5 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleOffsetCommit(c *conn, req *kmsg.OffsetCommitRequest) response {
 	// Waits for the commit to be durable, so it waits off the read loop.
-	return later(func() kmsg.Response { return c.b.groups.OffsetCommit(c.ctx, req) })
+	return later(func() kmsg.Response { return c.b.groups.OffsetCommit(c.groupCtx(), req) })
 }

@@ -3,5 +3,5 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleOffsetFetch(c *conn, req *kmsg.OffsetFetchRequest) response {
-	return ready{c.b.groups.OffsetFetch(c.ctx, req)}
+	return ready{c.b.groups.OffsetFetch(c.groupCtx(), req)}
 }

@@ -3,5 +3,5 @@ package broker
 import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleDescribeGroups(c *conn, req *kmsg.DescribeGroupsRequest) response {
-	return ready{c.b.groups.DescribeGroups(c.ctx, req)}
+	return ready{c.b.groups.DescribeGroups(c.groupCtx(), req)}
 }

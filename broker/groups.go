@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -50,13 +51,30 @@ func (b *Broker) replayOffsets(p *partition) error {
 		if len(raw) == 0 {
 			return nil
 		}
-		next, err := eachRecord(raw, func(key, value []byte) error { return b.groups.Load(key, value) })
+		next, err := eachRecord(raw, func(key, value []byte) error {
+			// One bad record must not keep the broker from starting:
+			// skip it, say so, and serve every other group.
+			if err := b.groups.Load(key, value); err != nil {
+				b.log.Warn("skipping unreadable record in "+offsetsTopic, "partition", p.index, "err", err)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
 		off = next
 	}
 	return nil
+}
+
+// groupCtx carries the client's id and host to the coordinator, which
+// shows them in DescribeGroups and builds member ids from them.
+func (c *conn) groupCtx() context.Context {
+	host, _, err := net.SplitHostPort(c.nc.RemoteAddr().String())
+	if err != nil {
+		host = c.nc.RemoteAddr().String()
+	}
+	return group.WithClientInfo(c.ctx, c.clientID, "/"+host)
 }
 
 // eachRecord calls fn for every record of the batches in raw and returns

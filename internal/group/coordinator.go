@@ -42,11 +42,12 @@ type TopicIDs interface {
 	TopicID(name string) ([16]byte, bool)
 }
 
-// Config configures a Coordinator. Zero fields take the defaults of
-// DefaultConfig.
+// Config configures a Coordinator. Start from DefaultConfig. Zero fields take
+// the defaults of DefaultConfig, except InitialRebalanceDelay, where zero (as
+// in Kafka) means no delay.
 type Config struct {
 	Partitions                           int32         // __consumer_offsets partition count; default 50
-	InitialRebalanceDelay                time.Duration // group.initial.rebalance.delay.ms; default 3s; negative = none
+	InitialRebalanceDelay                time.Duration // group.initial.rebalance.delay.ms; DefaultConfig: 3s; <= 0: none
 	MinSessionTimeout, MaxSessionTimeout time.Duration // 6s, 30min
 	OffsetsRetention                     time.Duration // offsets.retention.minutes; 7 days
 	Logger                               *slog.Logger
@@ -113,9 +114,6 @@ func New(cfg Config, log Log, topics Topics) *Coordinator {
 	def := DefaultConfig()
 	if cfg.Partitions <= 0 {
 		cfg.Partitions = def.Partitions
-	}
-	if cfg.InitialRebalanceDelay == 0 {
-		cfg.InitialRebalanceDelay = def.InitialRebalanceDelay
 	}
 	if cfg.MinSessionTimeout <= 0 {
 		cfg.MinSessionTimeout = def.MinSessionTimeout
@@ -198,6 +196,27 @@ func (c *Coordinator) Close() {
 	for _, g := range c.snapshotGroups() {
 		g.mu.Lock()
 		g.shutdown(kerr.NotCoordinator.Code)
+		g.mu.Unlock()
+	}
+}
+
+// Unload drops every group of __consumer_offsets partition p, for when this
+// broker stops leading it (Kafka's onResignation): requests waiting in
+// JoinGroup or SyncGroup get NOT_COORDINATOR, timers stop, and nothing more
+// is written for them (writes already queued still go to the Log, which
+// decides their fate). The broker must then answer NOT_COORDINATOR itself for
+// groups of p (the coordinator would otherwise create them afresh); to serve
+// p again, Load its records again.
+func (c *Coordinator) Unload(p int32) {
+	for _, g := range c.snapshotGroups() {
+		if g.partition != p {
+			continue
+		}
+		g.mu.Lock()
+		if !g.removed {
+			g.shutdown(kerr.NotCoordinator.Code)
+			c.removeGroup(g)
+		}
 		g.mu.Unlock()
 	}
 }

@@ -12,7 +12,9 @@
 // abs(groupId.hashCode) % partitions) and, at startup, replays every record
 // of the __consumer_offsets partitions it serves through Load before serving.
 // WithClientInfo puts a request's client id and host on its context for
-// member ids and DescribeGroups.
+// member ids and DescribeGroups. Unload drops the groups of a partition the
+// broker no longer leads. A Topics that also implements TopicIDs enables the
+// topic-id forms of OffsetCommit and OffsetFetch (v10).
 //
 // # Concurrency
 //

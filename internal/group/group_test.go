@@ -30,7 +30,7 @@ func TestPartitionFor(t *testing.T) {
 			t.Errorf("hash(%q) = %d, want %d", tc.group, h, tc.hash)
 		}
 		if p := partitionFor(tc.group, 50); p != tc.part {
-			t.Errorf("partitionFor(%q) = %d, want %d", tc.group, p, want)
+			t.Errorf("partitionFor(%q) = %d, want %d", tc.group, p, tc.part)
 		}
 	}
 	c, _ := newTest(t, testConfig())
@@ -853,4 +853,35 @@ func TestJoinContextCancelAndClose(t *testing.T) {
 	wantCode(t, "sync after close", recv(t, pending, "sync").ErrorCode, kerr.NotCoordinator.Code)
 	wantCode(t, "join after close", c.JoinGroup(context.Background(), newJoin(3, "g", "")).ErrorCode, kerr.NotCoordinator.Code)
 	wantCode(t, "heartbeat after close", c.Heartbeat(context.Background(), newHeartbeat(0, "g", ms[0].id, gen)).ErrorCode, kerr.NotCoordinator.Code)
+}
+
+// A member whose JoinGroup connection drops still counts as rejoined; if it
+// never comes back, its session expires after the join phase and the group
+// rebalances without it.
+func TestAbandonedJoinExpires(t *testing.T) {
+	c, _ := newTest(t, testConfig())
+	ms, gen := stableGroup(t, c, "g", 2, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newJoin(3, "g", ms[0].id)
+	r.SessionTimeoutMillis = 80
+	ch := joinAsync(c, ctx, r)
+	eventually(t, 5*time.Second, "rebalance", func() bool { return stateOf(t, c, "g") == "PreparingRebalance" })
+	cancel()
+	if j := recv(t, ch, "abandoned join"); j.ErrorCode == 0 {
+		t.Fatalf("abandoned join succeeded")
+	}
+	bg := context.Background()
+	j := c.JoinGroup(bg, newJoin(3, "g", ms[1].id))
+	wantCode(t, "follower join", j.ErrorCode, 0)
+	if j.Generation != gen+1 || j.LeaderID != ms[0].id {
+		t.Fatalf("join %+v", j)
+	}
+	// The follower waits for an assignment that never comes: the leader's
+	// session expires and the follower is told to rejoin.
+	wantCode(t, "follower sync", c.SyncGroup(bg, newSync(3, "g", ms[1].id, j.Generation)).ErrorCode, kerr.RebalanceInProgress.Code)
+	j = c.JoinGroup(bg, newJoin(3, "g", ms[1].id))
+	wantCode(t, "rejoin", j.ErrorCode, 0)
+	if j.Generation != gen+2 || j.LeaderID != ms[1].id || len(j.Members) != 1 {
+		t.Fatalf("rejoin %+v", j)
+	}
 }

@@ -228,8 +228,8 @@ func (g *group) loadMeta(v *kmsg.GroupMetadataValue) {
 				session:      session,
 				rebalance:    rebalance,
 				protocolType: v.ProtocolType,
-				protocols:    []protocol{{name: proto, meta: vm.Subscription}},
-				assignment:   vm.Assignment,
+				protocols:    []protocol{{name: proto, meta: clone(vm.Subscription)}},
+				assignment:   clone(vm.Assignment),
 			}
 			if vm.InstanceID != nil {
 				id := *vm.InstanceID
