@@ -1,5 +1,3 @@
-//go:build weirbroker
-
 package main
 
 import (

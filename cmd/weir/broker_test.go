@@ -1,5 +1,3 @@
-//go:build weirbroker
-
 package main
 
 import (
@@ -34,7 +32,7 @@ func runBroker(t *testing.T, args ...string) (addr string, stop func() result) {
 		}
 	})
 	t.Cleanup(func() { stop() })
-	waitFor(t, "weir broker to listen", func() bool {
+	waitFor(t, "weir broker to listen", func() error {
 		select {
 		case code := <-done:
 			t.Fatalf("weir broker exited %d:\n%s", code, stderr.String())
@@ -42,7 +40,7 @@ func runBroker(t *testing.T, args ...string) (addr string, stop func() result) {
 		}
 		rest, ok := strings.CutPrefix(stdout.String(), "weir broker listening on ")
 		addr, _, _ = strings.Cut(rest, " ")
-		return ok && strings.HasSuffix(rest, "\n")
+		return check(ok && strings.HasSuffix(rest, "\n"), "stdout: "+stdout.String())
 	})
 	return addr, stop
 }

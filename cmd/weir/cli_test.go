@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -75,18 +76,31 @@ func equal(a, b []string) bool {
 	return true
 }
 
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
+// waitFor polls cond until it returns nil, failing the test after a
+// deadline with what and cond's last answer, which describes the state.
+func waitFor(t *testing.T, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	tick := time.NewTicker(25 * time.Millisecond)
 	defer tick.Stop()
-	for !cond() {
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s: %v", what, err)
 		}
 		<-tick.C
 	}
+}
+
+// check turns a condition into waitFor's answer.
+func check(ok bool, state string) error {
+	if ok {
+		return nil
+	}
+	return errors.New(state)
 }
 
 func TestTopicLifecycle(t *testing.T) {
@@ -144,8 +158,9 @@ func TestTopicLifecycle(t *testing.T) {
 	if r.stdout != "deleted topic orders\n" {
 		t.Errorf("delete printed %q", r.stdout)
 	}
-	waitFor(t, "orders to leave the topic list", func() bool {
-		return row(mustWeir(t, addr, "", "topic", "list").stdout, "orders") == nil
+	waitFor(t, "orders to leave the topic list", func() error {
+		out := mustWeir(t, addr, "", "topic", "list").stdout
+		return check(row(out, "orders") == nil, out)
 	})
 	wantFail(t, weir(t, addr, "", "topic", "describe", "orders"), 1, `topic "orders" does not exist`)
 	wantFail(t, weir(t, addr, "", "topic", "delete", "orders"), 1, `topic "orders" does not exist`)
@@ -235,7 +250,9 @@ func TestConsumeStopsWhenIdle(t *testing.T) {
 	if r.stdout != "" || r.stderr != "consumed 0 records\n" {
 		t.Errorf("got stdout %q stderr %q, want nothing consumed", r.stdout, r.stderr)
 	}
-	r = mustWeir(t, addr, "", "consume", "quiet", "--from-beginning", "--max", "10", "--timeout", "300ms")
+	// The idle clock starts with the command, so it must outlast the first
+	// fetch on a loaded machine.
+	r = mustWeir(t, addr, "", "consume", "quiet", "--from-beginning", "--max", "10", "--timeout", "3s")
 	if r.stdout != "old\n" || r.stderr != "consumed 1 record\n" {
 		t.Errorf("got stdout %q stderr %q, want the one record", r.stdout, r.stderr)
 	}
@@ -252,9 +269,10 @@ func TestConsumeUntilInterrupted(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan result, 1)
 	go func() { done <- weirCtx(ctx, addr, "", "consume", "live", "--group", "g", "--from-beginning") }()
-	waitFor(t, "the consumer to commit offset 1", func() bool {
-		f := row(weir(t, addr, "", "group", "describe", "g").stdout, "live", "0")
-		return len(f) >= 3 && f[2] == "1"
+	waitFor(t, "the consumer to commit offset 1", func() error {
+		r := weir(t, addr, "", "group", "describe", "g")
+		f := row(r.stdout, "live", "0")
+		return check(len(f) >= 3 && f[2] == "1", r.stdout+r.stderr)
 	})
 	cancel()
 	r := <-done
@@ -336,13 +354,12 @@ func TestGroupOffsets(t *testing.T) {
 	defer cancel()
 	done := make(chan result, 1)
 	go func() { done <- weirCtx(ctx, addr, "", "consume", "clicks", "--group", "readers") }()
-	waitFor(t, "the consumer to join", func() bool {
-		return strings.Contains(mustWeir(t, addr, "", "group", "describe", "readers").stdout, "Members:      1\n")
+	waitFor(t, "the consumer to own both partitions", func() error {
+		r := mustWeir(t, addr, "", "group", "describe", "readers")
+		f0, f1 := row(r.stdout, "clicks", "0"), row(r.stdout, "clicks", "1")
+		return check(strings.Contains(r.stdout, "State:        Stable\n") &&
+			len(f0) == 7 && f0[6] == clientID && len(f1) == 7 && f1[6] == clientID, "\n"+r.stdout)
 	})
-	r = mustWeir(t, addr, "", "group", "describe", "readers")
-	if f := row(r.stdout, "clicks", "1"); len(f) != 7 || f[6] != "weir" {
-		t.Errorf("describe with a member: partition row %q, want the owning member's client id:\n%s", f, r.stdout)
-	}
 	wantFail(t, weir(t, addr, "", "group", "reset-offsets", "readers", "--topic", "clicks", "--to-earliest"),
 		1, "1 active member")
 	wantFail(t, weir(t, addr, "", "group", "delete", "readers"), 1, "has active members")

@@ -105,7 +105,7 @@ func printGroupLag(w io.Writer, l *kadm.DescribedGroupLag) error {
 		fmt.Fprintln(w)
 		tw := newTable(w, "MEMBER-ID", "CLIENT-ID", "HOST", "ASSIGNED")
 		for _, m := range l.Members {
-			tw.row(m.MemberID, m.ClientID, m.ClientHost, assigned(m))
+			tw.row(m.MemberID, orDash(m.ClientID), orDash(m.ClientHost), assigned(m))
 		}
 		if err := tw.flush(); err != nil {
 			return err
@@ -117,7 +117,7 @@ func printGroupLag(w io.Writer, l *kadm.DescribedGroupLag) error {
 	for _, p := range l.Lag.Sorted() {
 		member, client := "-", "-"
 		if p.Member != nil {
-			member, client = p.Member.MemberID, p.Member.ClientID
+			member, client = p.Member.MemberID, orDash(p.Member.ClientID)
 		}
 		end, lag := "?", "?"
 		if p.Err == nil {

@@ -148,7 +148,9 @@ func TestParseTopicPartitions(t *testing.T) {
 func TestShowProgress(t *testing.T) {
 	var out syncBuffer
 	stop := showProgress(&out, time.Millisecond, "produced", func() int64 { return 5 })
-	waitFor(t, "a progress line", func() bool { return strings.Contains(out.String(), "\rproduced 5 records...") })
+	waitFor(t, "a progress line", func() error {
+		return check(strings.Contains(out.String(), "\rproduced 5 records..."), out.String())
+	})
 	stop()
 	if !strings.HasSuffix(out.String(), "\r\033[K") {
 		t.Errorf("progress did not clear its line: %q", out.String())

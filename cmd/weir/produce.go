@@ -68,7 +68,10 @@ func (a *app) produceCmd(ctx context.Context, w io.Writer, args []string) error 
 }
 
 func produceOpts(acks string, partition int) ([]kgo.Opt, error) {
-	opts := []kgo.Opt{kgo.AllowAutoTopicCreation()}
+	opts := []kgo.Opt{
+		kgo.AllowAutoTopicCreation(),           // if the broker allows it
+		kgo.RecordDeliveryTimeout(time.Minute), // fail rather than retry forever
+	}
 	switch acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

@@ -3,22 +3,16 @@ package main
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/weir-io/weir/broker"
+	"github.com/weir-io/weir/broker/brokertest"
 )
 
-// startTestBroker starts a one-broker cluster on loopback for the duration of
-// t and returns its address. It is the only place that knows which broker
-// the CLI tests run against: today franz-go's in-memory kfake, later the
-// embedded weir broker (broker.Start with a t.TempDir() data directory).
-//
-// kfake does not create topics automatically, so tests create the topics
-// they use with `weir topic create`.
+// startTestBroker starts an embedded weir broker on loopback for the
+// duration of t and returns its address. Auto-creation is off so a test
+// that forgets `weir topic create` fails instead of passing by accident.
 func startTestBroker(t *testing.T) string {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("starting test broker: %v", err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	return brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) {
+		c.AutoCreateTopics = false
+	})).Addr()
 }
