@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +23,9 @@ import (
 
 	"github.com/weir-io/weir/broker"
 )
+
+// WEIR_BENCH_BROKER_CPUPROFILE=path writes each broker child's CPU profile
+// to path.<kind>.
 
 // serveEnv, when set in a child's environment, makes the test binary serve
 // a broker instead of running tests.
@@ -46,6 +51,15 @@ func TestMain(m *testing.M) {
 func serve(kind string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if path := os.Getenv("WEIR_BENCH_BROKER_CPUPROFILE"); path != "" {
+		f, err := os.Create(path + "." + kind)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	switch kind {
 	case "weir":
 		cfg := broker.DefaultConfig()
@@ -148,13 +162,28 @@ func createTopic(b *testing.B, cl *kgo.Client, topic string) {
 	}
 }
 
+// values are incompressible record values, reused round-robin.
+var values = func() [][]byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	vs := make([][]byte, 4096)
+	for i := range vs {
+		vs[i] = make([]byte, recordSize)
+		for j := range vs[i] {
+			vs[i][j] = byte(rng.Uint32())
+		}
+	}
+	return vs
+}()
+
 // produce sends n records of recordSize bytes with acks=all (franz-go's
 // default: idempotent) and waits for every acknowledgement.
 func produce(b *testing.B, cl *kgo.Client, topic string, n int) {
 	ctx := context.Background()
-	value := make([]byte, recordSize)
 	var failed error
-	for range n {
+	for i := range n {
+		// Random values: franz-go compresses batches by default, and
+		// constant bytes would measure the compressor, not the broker.
+		value := values[i%len(values)]
 		cl.Produce(ctx, &kgo.Record{Topic: topic, Value: value}, func(_ *kgo.Record, err error) {
 			if err != nil {
 				failed = err

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -61,9 +62,20 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 		return ready{nil}
 	}
 	return later(func() kmsg.Response {
-		for _, w := range waits {
-			if err := w.part.sync(w.end); err != nil {
-				w.out.ErrorCode = errCode(err)
+		// Partitions are separate files: fsync them in parallel so a
+		// request's latency is one fsync, not one per partition.
+		errs := make([]error, len(waits))
+		var wg sync.WaitGroup
+		for i, w := range waits[1:] {
+			wg.Go(func() { errs[i+1] = w.part.sync(w.end) })
+		}
+		if len(waits) > 0 {
+			errs[0] = waits[0].part.sync(waits[0].end)
+		}
+		wg.Wait()
+		for i, w := range waits {
+			if errs[i] != nil {
+				w.out.ErrorCode = errCode(errs[i])
 				w.out.BaseOffset = -1
 			}
 		}
@@ -100,8 +112,8 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 	if err != nil {
 		return p, appendResult{err: validationError(err)}
 	}
-	if h.Control() {
-		return p, appendResult{err: errorf(kerr.InvalidRecord, "clients may not produce control batches")}
+	if err := h.CheckProduce(); err != nil {
+		return p, appendResult{err: errorf(kerr.InvalidRecord, "%v", err)}
 	}
 	if h.Transactional() {
 		return p, appendResult{err: errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")}

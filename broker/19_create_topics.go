@@ -95,8 +95,8 @@ func (b *Broker) validateNewTopic(name string, partitions int32, configs map[str
 	if err := validateTopicName(name); err != nil {
 		return errorf(kerr.InvalidTopicException, "%v", err)
 	}
-	if partitions < 1 {
-		return errorf(kerr.InvalidPartitions, "partition count %d must be at least 1", partitions)
+	if err := b.checkPartitionCount(partitions); err != nil {
+		return err
 	}
 	if b.lookupTopic(name) != nil {
 		return errorf(kerr.TopicAlreadyExists, "topic %q already exists", name)

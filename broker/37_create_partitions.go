@@ -35,7 +35,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	case rt.Count <= int32(len(t.parts)):
 		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.parts), rt.Count)
 	case validateOnly:
-		return nil
+		return b.checkPartitionCount(rt.Count)
 	}
 	return b.addPartitions(rt.Topic, rt.Count)
 }

@@ -26,6 +26,10 @@ type Config struct {
 	// DefaultPartitions is the partition count of auto-created topics
 	// (num.partitions). Default 1.
 	DefaultPartitions int32
+	// MaxPartitionsPerTopic bounds the partition count a create or grow
+	// may ask for, so one request cannot exhaust file handles. Default
+	// 10000.
+	MaxPartitionsPerTopic int32
 	// MaxRequestBytes bounds a request frame (socket.request.max.bytes);
 	// a larger frame closes the connection. Default 100 MiB.
 	MaxRequestBytes int32
@@ -56,6 +60,7 @@ func DefaultConfig() Config {
 		Listen:                     "127.0.0.1:9092",
 		AutoCreateTopics:           true,
 		DefaultPartitions:          1,
+		MaxPartitionsPerTopic:      10000,
 		MaxRequestBytes:            100 << 20,
 		MaxMessageBytes:            1<<20 + 12,
 		SegmentBytes:               1 << 30,
@@ -82,6 +87,8 @@ func (c Config) Validate() error {
 		return bad("NodeID %d is negative", c.NodeID)
 	case c.DefaultPartitions < 1:
 		return bad("DefaultPartitions %d must be at least 1", c.DefaultPartitions)
+	case c.MaxPartitionsPerTopic < c.DefaultPartitions:
+		return bad("MaxPartitionsPerTopic %d is below DefaultPartitions %d", c.MaxPartitionsPerTopic, c.DefaultPartitions)
 	case c.MaxRequestBytes < 1<<10:
 		return bad("MaxRequestBytes %d is below 1 KiB", c.MaxRequestBytes)
 	case c.MaxMessageBytes < 1<<10:

@@ -125,8 +125,8 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if err := validateTopicName(name); err != nil {
 		return nil, errorf(kerr.InvalidTopicException, "%v", err)
 	}
-	if partitions < 1 {
-		return nil, errorf(kerr.InvalidPartitions, "partition count %d must be at least 1", partitions)
+	if err := b.checkPartitionCount(partitions); err != nil {
+		return nil, err
 	}
 	if err := validateConfigs(configs); err != nil {
 		return nil, err
@@ -148,6 +148,16 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	}
 	b.log.Info("created topic", "topic", name, "partitions", partitions)
 	return t, nil
+}
+
+func (b *Broker) checkPartitionCount(n int32) error {
+	if n < 1 {
+		return errorf(kerr.InvalidPartitions, "partition count %d must be at least 1", n)
+	}
+	if n > b.cfg.MaxPartitionsPerTopic {
+		return errorf(kerr.InvalidPartitions, "partition count %d exceeds this broker's limit of %d per topic", n, b.cfg.MaxPartitionsPerTopic)
+	}
+	return nil
 }
 
 // openPartitions opens (creating or recovering) logs up to n partitions.
@@ -214,6 +224,9 @@ func (b *Broker) addPartitions(name string, total int32) error {
 	}
 	if total <= int32(len(t.parts)) {
 		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", name, len(t.parts), total)
+	}
+	if err := b.checkPartitionCount(total); err != nil {
+		return err
 	}
 	grown := *t
 	grown.parts = append([]*partition(nil), t.parts...)

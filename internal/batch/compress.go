@@ -55,7 +55,13 @@ var (
 	gzipReaders sync.Pool // *gzip.Reader
 	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 	lz4Readers  = sync.Pool{New: func() any { return lz4.NewReader(nil) }}
-	lz4Writers  = sync.Pool{New: func() any { return lz4.NewWriter(nil) }}
+	lz4Writers  = sync.Pool{New: func() any {
+		// Kafka's Java client uses 64 KiB blocks; the library default of
+		// 4 MiB would make every pooled writer hold megabytes.
+		w := lz4.NewWriter(nil)
+		w.Apply(lz4.BlockSizeOption(lz4.Block64Kb))
+		return w
+	}}
 
 	// zstd's Decoder and Encoder are safe for concurrent DecodeAll and
 	// EncodeAll and pool their internal state, so one of each suffices.

@@ -254,7 +254,8 @@ func (h Header) CheckProduce() error {
 // Split cuts a produce request's records blob into batches without copying;
 // each returned slice has its capacity clipped to the batch. Only headers are
 // checked; validate each batch before use. Trailing bytes that do not form a
-// whole batch are an error wrapping ErrCorrupt (and ErrTruncated).
+// whole batch are an error wrapping ErrCorrupt (and ErrTruncated); the
+// batches before the bad bytes are returned along with the error.
 func Split(records []byte) ([][]byte, error) {
 	var out [][]byte
 	for len(records) > 0 {

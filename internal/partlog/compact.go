@@ -93,16 +93,11 @@ func (l *Log) Compact(now time.Time) error {
 func (l *Log) latestOffsets(segs []*segment, ends []int64) (map[string]int64, error) {
 	latest := make(map[string]int64)
 	for i, s := range segs {
-		r := newSpanReader(s.f, ends[i], 1<<20)
-		err := s.walk(0, ends[i], 1<<20, func(h batch.Header, pos int64) (bool, error) {
+		err := s.eachBatch(ends[i], func(h batch.Header, b []byte) error {
 			if h.Control() || h.Transactional() {
-				return true, nil
+				return nil
 			}
-			b, err := r.peek(pos, h.Size())
-			if err != nil {
-				return false, err
-			}
-			err = batch.Each(b, func(rec *batch.Record) error {
+			err := batch.Each(b, func(rec *batch.Record) error {
 				if rec.Key != nil {
 					latest[string(rec.Key)] = h.BaseOffset + int64(rec.OffsetDelta)
 				}
@@ -113,7 +108,7 @@ func (l *Log) latestOffsets(segs []*segment, ends []int64) (map[string]int64, er
 				// simply do not supersede anything.
 				l.logger.Warn("partlog: compact: cannot decode batch", "offset", h.BaseOffset, "err", err)
 			}
-			return true, nil
+			return nil
 		})
 		if err != nil {
 			return nil, err
@@ -226,39 +221,54 @@ func (l *Log) cleanSegment(c *cleaner, s *segment, end int64) error {
 // anything differs from s.
 func (c *cleaner) copySegment(s *segment, end int64, ns *segment) (bool, error) {
 	w := bufio.NewWriterSize(ns.f, 1<<20)
-	r := newSpanReader(s.f, end, 1<<20)
 	changed := false
-	for pos := int64(0); pos < end; {
-		h, err := r.header(pos)
-		if err != nil {
-			return false, err
-		}
-		b, err := r.peek(pos, h.Size())
-		if err != nil {
-			return false, err
-		}
-		pos += int64(h.Size())
+	err := s.eachBatch(end, func(h batch.Header, b []byte) error {
 		nb, err := c.cleanBatch(h, b)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if nb == nil {
 			changed = true
-			continue
+			return nil
 		}
 		if len(nb) != len(b) || &nb[0] != &b[0] {
 			changed = true
 		}
 		nh, err := batch.ParseHeader(nb)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if _, err := w.Write(nb); err != nil {
-			return false, err
+			return err
 		}
 		ns.track(nh, ns.size, len(nb), c.interval)
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
 	return changed, w.Flush()
+}
+
+// eachBatch calls fn with every whole batch of s up to end, reading
+// sequentially through one window. b is valid only during the call.
+func (s *segment) eachBatch(end int64, fn func(h batch.Header, b []byte) error) error {
+	r := newSpanReader(s.f, end, 1<<20)
+	for pos := int64(0); pos < end; {
+		h, err := r.header(pos)
+		if err != nil {
+			return err
+		}
+		b, err := r.peek(pos, h.Size())
+		if err != nil {
+			return err
+		}
+		if err := fn(h, b); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+	}
+	return nil
 }
 
 // swapIn replaces the sealed segment old with its cleaned version ns

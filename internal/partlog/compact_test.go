@@ -157,7 +157,7 @@ func TestCompactTombstones(t *testing.T) {
 	big := bytes.Repeat([]byte("v"), 300)
 	mustAppend(t, l, mkKeyed(t, batch.CodecNone, ts.UnixMilli(), kv{"a", big}, kv{"b", big}))
 	mustAppend(t, l, mkKeyed(t, batch.CodecNone, ts.UnixMilli(), kv{"a", nil})) // delete a
-	for i := range 20 {                                                             // push the tombstone out of the active segment
+	for i := range 20 {                                                         // push the tombstone out of the active segment
 		mustAppend(t, l, mkKeyed(t, batch.CodecNone, ts.UnixMilli(), kv{fmt.Sprint("filler", i), big}))
 	}
 	now := ts.Add(time.Minute)

@@ -11,7 +11,6 @@ import (
 // mkBatch builds an uncompressed batch of n records with valueSize-byte
 // values and timestamps ts, ts+1, ...
 func mkBatch(t testing.TB, n, valueSize int, ts int64) []byte {
-	t.Helper()
 	recs := make([]batch.Record, n)
 	for i := range recs {
 		recs[i] = batch.Record{OffsetDelta: int32(i), TimestampDelta: int64(i), Key: fmt.Appendf(nil, "k%d", i), Value: bytes.Repeat([]byte{'v'}, valueSize)}
@@ -20,7 +19,7 @@ func mkBatch(t testing.TB, n, valueSize int, ts int64) []byte {
 	o.BaseTimestamp = ts
 	b, err := batch.Build(o, recs)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return b
 }

@@ -270,9 +270,9 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 		l.mu.RUnlock()
 		return nil, ErrClosed
 	}
-	if offset < l.start || offset > l.leo {
+	if start, leo := l.start, l.leo; offset < start || offset > leo {
 		l.mu.RUnlock()
-		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, l.start, l.leo)
+		return nil, fmt.Errorf("%w: %d not in [%d, %d]", ErrOffsetOutOfRange, offset, start, leo)
 	}
 	limit = min(limit, l.leo)
 	if offset >= limit {
@@ -434,10 +434,7 @@ func (l *Log) OffsetForTime(ts int64) (offset int64, timestamp int64, ok bool) {
 		return -1, -1, false
 	}
 	start, leo := l.start, l.leo
-	i := 0
-	for ; i < len(l.segs) && l.segs[i].maxTS < ts; i++ {
-	}
-	for i >= 0 && i < len(l.segs) {
+	for i := 0; i >= 0 && i < len(l.segs); {
 		seg := l.segs[i]
 		if seg.maxTS < ts {
 			i = l.segmentAfter(seg.base)
@@ -568,10 +565,17 @@ func (l *Log) shutdown() error {
 	return nil
 }
 
-// Remove closes the log and deletes its directory.
+// Remove closes the log without syncing (its data is going away) and
+// deletes its directory. Readers in flight finish on the unlinked files.
 func (l *Log) Remove() error {
-	if err := l.Close(); err != nil && !errors.Is(err, ErrClosed) {
-		return err
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.mu.Lock()
+	segs := l.segs
+	l.segs, l.closed = nil, true
+	l.mu.Unlock()
+	for _, s := range segs {
+		s.release()
 	}
 	return os.RemoveAll(l.dir)
 }

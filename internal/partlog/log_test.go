@@ -214,3 +214,42 @@ func TestConcurrentAppendReadSync(t *testing.T) {
 		t.Fatalf("%d batches", len(hs))
 	}
 }
+
+func TestSyncAndRemove(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "topic-0")
+	l, err := Open(dir, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.DurableOffset() != 0 {
+		t.Fatal(l.DurableOffset())
+	}
+	for range 30 { // crosses segment rolls
+		mustAppend(t, l, mkBatch(t, 2, 100, 1))
+	}
+	if l.DurableOffset() != 0 {
+		t.Fatalf("durable %d before Sync", l.DurableOffset())
+	}
+	if err := l.Sync(10); err != nil {
+		t.Fatal(err)
+	}
+	// One fsync covers everything written before it.
+	if l.DurableOffset() != l.EndOffset() {
+		t.Fatalf("durable %d, LEO %d", l.DurableOffset(), l.EndOffset())
+	}
+	if err := l.Sync(l.EndOffset() + 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatal("directory left behind")
+	}
+	if err := l.Close(); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(0, 1, 1); !errors.Is(err, ErrClosed) {
+		t.Fatal(err)
+	}
+}

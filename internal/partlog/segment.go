@@ -182,6 +182,15 @@ func (s *segment) loadIndexes() error {
 		}
 		s.maxTS, s.maxTSOff = tidx[n-1].ts, s.base+int64(tidx[n-1].rel)
 	}
+	if n := len(idx); n > 0 {
+		// Spot-check the last entry against the log: a stale or foreign
+		// index would send reads to the wrong place.
+		r := newSpanReader(s.f, s.size, batch.HeaderSize)
+		h, err := r.header(int64(idx[n-1].pos))
+		if err != nil || h.LastOffset() != s.base+int64(idx[n-1].rel) {
+			return fmt.Errorf("%w: last entry does not match the log", errBadIndex)
+		}
+	}
 	s.index, s.tindex = idx, tidx
 	return nil
 }
