@@ -66,11 +66,12 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 		// request's latency is one fsync, not one per partition.
 		errs := make([]error, len(waits))
 		var wg sync.WaitGroup
-		for i, w := range waits[1:] {
-			wg.Go(func() { errs[i+1] = w.part.sync(w.end) })
-		}
-		if len(waits) > 0 {
-			errs[0] = waits[0].part.sync(waits[0].end)
+		for i, w := range waits {
+			if i == len(waits)-1 { // the last one on this goroutine
+				errs[i] = w.part.sync(w.end)
+				break
+			}
+			wg.Go(func() { errs[i] = w.part.sync(w.end) })
 		}
 		wg.Wait()
 		for i, w := range waits {

@@ -184,7 +184,12 @@ func (c *conn) writeLoop() {
 			c.nc.Close()
 			continue
 		}
-		resp := p.resp.await()
+		resp, ok := c.await(p)
+		if !ok {
+			broken = true
+			c.nc.Close()
+			continue
+		}
 		if resp == nil {
 			continue
 		}
@@ -200,6 +205,17 @@ func (c *conn) writeLoop() {
 		}
 	}
 	bw.Flush()
+}
+
+// await waits for a reply, turning a panic into a closed connection.
+func (c *conn) await(p pendingReply) (resp kmsg.Response, ok bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("handler panic", "api", kmsg.NameForKey(p.key), "panic", v)
+			ok = false
+		}
+	}()
+	return p.resp.await(), true
 }
 
 // appendResponse frames a response: size, correlation id, the flexible
