@@ -70,7 +70,7 @@ func TestRoundTrip(t *testing.T) {
 func TestBuildEmptyAndFlags(t *testing.T) {
 	for _, c := range allCodecs {
 		o := buildOpts(c)
-		o.Attributes = AttrTransactional | AttrLogAppendTime | AttrCodecMask // codec bits ignored
+		o.Attributes = AttrTransactional | AttrLogAppendTime | AttrCodecMask // codec bits ignored; empty batches are never compressed
 		o.MaxTimestamp = 77
 		o.LastOffsetDelta = 9
 		b, err := Build(o, nil)
@@ -81,7 +81,7 @@ func TestBuildEmptyAndFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !h.Transactional() || !h.LogAppendTime() || h.Control() || h.Codec() != c || h.MaxTimestamp != 77 ||
+		if !h.Transactional() || !h.LogAppendTime() || h.Control() || h.Codec() != CodecNone || h.MaxTimestamp != 77 ||
 			h.NumRecords != 0 || h.LastOffsetDelta != 9 || len(b) != HeaderSize {
 			t.Fatalf("%s: %+v", c, h)
 		}

@@ -52,6 +52,13 @@ func Build(opts BuildOptions, recs []Record) ([]byte, error) {
 	if len(recs) > math.MaxInt32 {
 		return nil, fmt.Errorf("batch: %d records do not fit in one batch", len(recs))
 	}
+	if len(recs) == 0 {
+		// An empty batch (what compaction leaves of an idempotent
+		// producer's batch) is a bare header, so it must not name a codec:
+		// clients would try to decompress zero bytes and fail. Kafka writes
+		// these uncompressed too.
+		opts.Codec = CodecNone
+	}
 	h := Header{
 		BaseOffset:      opts.BaseOffset,
 		LeaderEpoch:     opts.LeaderEpoch,
@@ -72,9 +79,6 @@ func Build(opts BuildOptions, recs []Record) ([]byte, error) {
 	out := make([]byte, HeaderSize, HeaderSize+estimateSize(recs))
 	var err error
 	switch {
-	case len(recs) == 0:
-		// Like Kafka's empty batches left by compaction: a header only,
-		// even when the attributes name a codec.
 	case opts.Codec == CodecNone:
 		for i := range recs {
 			out = appendRecord(out, &recs[i])
