@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,6 +50,7 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 				continue
 			}
 			out.BaseOffset = res.base
+			out.LogAppendTime = res.appendTime
 			out.LogStartOffset = p.log.StartOffset()
 			waits = append(waits, pending{p, out, res.end})
 		}
@@ -122,7 +124,52 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 	if t.internal {
 		return p, appendResult{err: errorf(kerr.InvalidTopicException, "topic %s is internal", t.name)}
 	}
-	return p, p.append(raw, h)
+	raw, h, err = b.applyTopicFormat(t, raw, h)
+	if err != nil {
+		return p, appendResult{err: errorf(kerr.InvalidRecord, "%v", err)}
+	}
+	res := p.append(raw, h)
+	res.appendTime = -1
+	if h.LogAppendTime() {
+		res.appendTime = h.MaxTimestamp
+	}
+	return p, res
+}
+
+// codecs maps compression.type values to batch codecs.
+var codecs = map[string]batch.Codec{
+	"uncompressed": batch.CodecNone, "gzip": batch.CodecGzip, "snappy": batch.CodecSnappy,
+	"lz4": batch.CodecLZ4, "zstd": batch.CodecZstd,
+}
+
+// applyTopicFormat enforces a topic's compression.type (recompressing a
+// batch whose codec differs, keeping its producer identity and offsets)
+// and message.timestamp.type=LogAppendTime (stamping the broker's clock).
+func (b *Broker) applyTopicFormat(t *topic, raw []byte, h batch.Header) ([]byte, batch.Header, error) {
+	if name, _ := configValue(b.cfg, t.configs, "compression.type"); name != "producer" && codecs[name] != h.Codec() {
+		recs, err := batch.Records(raw)
+		if err != nil {
+			return nil, h, err
+		}
+		raw, err = batch.Build(batch.BuildOptions{
+			Codec: codecs[name], Attributes: h.Attributes, BaseTimestamp: h.BaseTimestamp,
+			MaxTimestamp: h.MaxTimestamp, LastOffsetDelta: h.LastOffsetDelta,
+			ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+		}, recs)
+		if err != nil {
+			return nil, h, err
+		}
+		if h, err = batch.ParseHeader(raw); err != nil {
+			return nil, h, err
+		}
+	}
+	if kind, _ := configValue(b.cfg, t.configs, "message.timestamp.type"); kind == "LogAppendTime" {
+		now := time.Now().UnixMilli()
+		batch.SetLogAppendTime(raw, now)
+		h.Attributes |= batch.AttrLogAppendTime
+		h.MaxTimestamp = now
+	}
+	return raw, h, nil
 }
 
 // validationError maps a batch decoding failure to Kafka's code.

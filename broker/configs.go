@@ -22,11 +22,11 @@ func constant(v string) func(Config) string { return func(Config) string { retur
 
 var topicConfigs = []topicConfig{
 	{"cleanup.policy", constant("delete"), oneOf("delete", "compact", "compact,delete", "delete,compact")},
-	{"compression.type", constant("producer"), oneOf("producer")},
+	{"compression.type", constant("producer"), oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{"delete.retention.ms", constant("86400000"), intAtLeast(0)},
 	{"index.interval.bytes", constant("4096"), intAtLeast(0)},
 	{"max.message.bytes", func(c Config) string { return strconv.Itoa(int(c.MaxMessageBytes)) }, intAtLeast(0)},
-	{"message.timestamp.type", constant("CreateTime"), oneOf("CreateTime")},
+	{"message.timestamp.type", constant("CreateTime"), oneOf("CreateTime", "LogAppendTime")},
 	{"min.compaction.lag.ms", constant("0"), intAtLeast(0)},
 	{"min.insync.replicas", constant("1"), intAtLeast(1)},
 	{"retention.bytes", constant("-1"), intAtLeast(-1)},

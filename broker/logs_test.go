@@ -129,3 +129,31 @@ func TestDeleteRecordsAndListOffsetsByTime(t *testing.T) {
 		t.Fatalf("after DeleteRecords read %d records from offset %d, want 50 from 50", len(recs), recs[0].Offset)
 	}
 }
+
+func TestTopicFormatConfigs(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx := testCtx(t)
+	cl := client(t, b.Addr(), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{
+		"compression.type":       kadm.StringPtr("zstd"),
+		"message.timestamp.type": kadm.StringPtr("LogAppendTime"),
+	}, "fmt"); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	r := &kgo.Record{Topic: "fmt", Key: []byte("k"), Value: []byte("v"), Timestamp: time.UnixMilli(1000)}
+	if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	got := consumeAll(t, ctx, b.Addr(), "fmt")
+	if len(got) != 1 || string(got[0].Value) != "v" {
+		t.Fatalf("read back %d records", len(got))
+	}
+	if got[0].Timestamp.Before(before) {
+		t.Fatalf("timestamp %v is the producer's; LogAppendTime wants the broker's", got[0].Timestamp)
+	}
+	if got[0].Attrs.CompressionType() != 4 {
+		t.Fatalf("stored batch compression %d, want zstd (4) from compression.type", got[0].Attrs.CompressionType())
+	}
+}

@@ -43,8 +43,11 @@ func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
 type appendResult struct {
 	base     int64 // offset of the batch's first record
 	end      int64 // offset after the batch; sync up to here before acking
-	err      error
+	err       error
 	duplicate bool
+	// appendTime is the broker's timestamp for LogAppendTime topics, -1
+	// otherwise.
+	appendTime int64
 }
 
 // append validates one produced batch against the idempotence window and
