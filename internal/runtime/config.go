@@ -1,0 +1,76 @@
+package runtime
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+var (
+	// ErrMissingTopic: a source or sink topic does not exist.
+	ErrMissingTopic = errors.New("missing topic")
+	// ErrTopicMismatch: an internal topic exists with the wrong
+	// partition count.
+	ErrTopicMismatch = errors.New("internal topic mismatch")
+	// ErrBadRecord wraps the failure of a record under FailOnBadRecord.
+	ErrBadRecord = errors.New("bad record")
+	// ErrProduce: a produced record was not acknowledged.
+	ErrProduce = errors.New("produce failed")
+	// ErrStoreNotFound: no store of that name in the topology.
+	ErrStoreNotFound = errors.New("store not found")
+	// ErrNotLocal: the task owning the key is not running here.
+	ErrNotLocal = errors.New("store partition not hosted by this instance")
+)
+
+// PolicyKind says what happens to a record that cannot be decoded or whose
+// processing fails.
+type PolicyKind int
+
+const (
+	PolicyFail       PolicyKind = iota // stop the application
+	PolicySkip                         // count, log and go on
+	PolicyDeadLetter                   // produce the input record to Topic, count, go on
+)
+
+// Policy is the bad-record policy.
+type Policy struct {
+	Kind  PolicyKind
+	Topic string // dead-letter topic
+}
+
+// Dead-letter record headers.
+const (
+	HeaderError           = "weir.error"
+	HeaderSourceTopic     = "weir.source.topic"
+	HeaderSourcePartition = "weir.source.partition"
+	HeaderSourceOffset    = "weir.source.offset"
+)
+
+// Metric names the runtime counts; tasks add their own (such as
+// "dropped-late-records").
+const (
+	MetricProcessed    = "records-processed"
+	MetricSkipped      = "records-skipped"
+	MetricDeadLettered = "records-dead-lettered"
+	MetricRestored     = "records-restored"
+	MetricCommits      = "commits"
+)
+
+// Config is a validated, defaulted application config (stream.AppConfig
+// does the user-facing validation).
+type Config struct {
+	AppID             string
+	Brokers           []string
+	StateDir          string // the application's own directory: <state dir>/<app id>
+	CommitInterval    time.Duration
+	CacheMaxBytes     int
+	BadRecords        Policy
+	ReplicationFactor int16
+	Logger            *slog.Logger
+
+	// Group timing; zero keeps the client defaults (session 45s,
+	// heartbeat 3s, rebalance 60s). Tests shorten them.
+	SessionTimeout    time.Duration
+	HeartbeatInterval time.Duration
+	RebalanceTimeout  time.Duration
+}

@@ -1,0 +1,21 @@
+// Package runtime runs a built topology against any Kafka-compatible
+// broker: it is the machinery behind stream.App.
+//
+// One Runtime is one application instance. At start it checks the user's
+// source topics, resolves partition counts and creates the internal topics
+// (repartition and changelog). It then joins the consumer group named by
+// the application id with a task balancer (balancer.go): every task — one
+// sub-topology on one partition — is assigned whole, so co-partitioned
+// inputs meet in one place, balanced by count and sticky across
+// rebalances (cooperative, KIP-429).
+//
+// A newly assigned task first restores its stores from their changelogs
+// on a separate client (restore.go) while its input partitions are paused;
+// the other tasks keep processing. The processing loop polls records,
+// hands each to its task (internal/task), applies the bad-record policy to
+// failures, and every commit interval commits, in this order: flush the
+// tasks' caches, wait until every produced record is acknowledged, write
+// each task's checkpoint file, commit the input offsets. That order is
+// what makes the guarantee at-least-once: nothing is marked consumed
+// before everything it produced is durable.
+package runtime

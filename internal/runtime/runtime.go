@@ -1,0 +1,606 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/task"
+	"github.com/weir-io/weir/internal/topology"
+)
+
+const (
+	// maxPollRecords bounds one poll, and so the time rebalances wait
+	// for the processing of a batch (BlockRebalanceOnPoll).
+	maxPollRecords = 10_000
+	// shutdownTimeout bounds the final commit of a clean shutdown.
+	shutdownTimeout = 30 * time.Second
+	// purgeInterval is how often consumed repartition records are
+	// deleted (Kafka Streams' repartition.purge.interval.ms).
+	purgeInterval = 30 * time.Second
+)
+
+// Runtime is one running instance of an application.
+type Runtime struct {
+	cfg  Config
+	topo *topology.Topology
+	log  *slog.Logger
+
+	started    atomic.Bool
+	counts     map[string]int32 // resolved partition counts by topic
+	changelogs map[string]bool  // changelog topic names
+
+	client   *kgo.Client // group consumer and producer
+	admin    *kgo.Client // restoration consumer and admin requests
+	adm      *kadm.Client
+	restorer *restorer
+	wake     waker // wakes the processing loop's poll
+
+	// mu guards the tasks. The processing loop holds it while it
+	// processes a batch and commits; rebalance callbacks hold it while
+	// they create, commit and close tasks.
+	mu         sync.Mutex
+	tasks      map[task.ID]*taskState
+	byTP       map[tp]*taskState
+	lastCommit time.Time
+	lastPurge  time.Time
+	ready      readyList // restored tasks waiting to start
+
+	fatalMu sync.Mutex
+	fatal   error
+
+	// Counters, readable at any time.
+	processed, skipped, deadLettered, restored, commits atomic.Int64
+
+	// statsMu guards the snapshots Metrics and TaskStatus read, so they
+	// never wait for a batch or a commit.
+	statsMu     sync.Mutex
+	stats       map[task.ID]*taskStats
+	closedTotal map[string]int64 // task metrics of closed tasks
+
+	// queryMu guards the stores queries may read: queries hold it for
+	// reading, closing a task for writing.
+	queryMu sync.RWMutex
+	query   map[string]map[int32]queryStore // store name → partition
+}
+
+// tp is a topic partition.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// New prepares a runtime for a built topology; Run starts it.
+func New(topo *topology.Topology, cfg Config) *Runtime {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Runtime{
+		cfg: cfg, topo: topo, log: cfg.Logger.With("app", cfg.AppID),
+		changelogs: make(map[string]bool),
+		tasks:      make(map[task.ID]*taskState), byTP: make(map[tp]*taskState),
+		stats: make(map[task.ID]*taskStats), closedTotal: make(map[string]int64),
+		query: make(map[string]map[int32]queryStore),
+	}
+	for _, st := range topo.Stores {
+		if st.Changelog {
+			r.changelogs[st.ChangelogTopic(cfg.AppID)] = true
+		}
+	}
+	return r
+}
+
+// Run runs the instance until ctx is done (clean shutdown: commit, close
+// the tasks, leave the group; it returns nil) or a fatal error.
+func (r *Runtime) Run(ctx context.Context) (err error) {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("an App runs once; create a new one to run again")
+	}
+	if err := os.MkdirAll(r.cfg.StateDir, 0o755); err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	r.admin, err = kgo.NewClient(
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ClientID(r.cfg.AppID+"-restore"),
+		kgo.WithLogger(kgoLogger{r.log.With("client", "restore")}),
+		kgo.FetchMaxWait(time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer r.admin.Close()
+	r.adm = kadm.NewClient(r.admin)
+	if err := r.setup(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	var sources []string
+	for _, s := range r.topo.Subtopologies {
+		sources = append(sources, s.SourceTopics()...)
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(r.cfg.Brokers...),
+		kgo.ClientID(r.cfg.AppID),
+		kgo.WithLogger(kgoLogger{r.log}),
+		kgo.ConsumerGroup(r.cfg.AppID),
+		kgo.ConsumeTopics(sources...),
+		kgo.Balancers(&balancer{topo: r.topo, local: r.localTasks, log: r.log}),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.DisableAutoCommit(),
+		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
+		// A new application reads its inputs from the start, as Kafka
+		// Streams (auto.offset.reset=earliest).
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RecordPartitioner(newPartitioner()),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}
+	if d := r.cfg.SessionTimeout; d > 0 {
+		opts = append(opts, kgo.SessionTimeout(d))
+	}
+	if d := r.cfg.HeartbeatInterval; d > 0 {
+		opts = append(opts, kgo.HeartbeatInterval(d))
+	}
+	if d := r.cfg.RebalanceTimeout; d > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(d))
+	}
+	r.client, err = kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	r.restorer = newRestorer(r)
+	restoreDone := make(chan struct{})
+	restoreCtx, stopRestore := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		defer close(restoreDone)
+		r.restorer.run(restoreCtx)
+	}()
+	r.lastCommit, r.lastPurge = time.Now(), time.Now()
+	r.log.Info("application started", "tasks", taskTotal(r.topo), "state_dir", r.cfg.StateDir)
+
+	err = r.loop(ctx)
+	err = r.shutdown(err)
+	stopRestore()
+	<-restoreDone
+	r.restorer.closeAll()
+	r.client.Close() // leaves the group; the tasks are already closed
+	if err != nil {
+		r.log.Error("application stopped", "err", err)
+	} else {
+		r.log.Info("application stopped")
+	}
+	return err
+}
+
+// loop polls and processes until ctx is done or a fatal error.
+func (r *Runtime) loop(ctx context.Context) error {
+	for {
+		if err := r.fatalErr(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.mu.Lock()
+		r.startReady()
+		err := r.maybeCommit(ctx)
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+
+		pollCtx, release := r.wake.context(ctx, r.lastCommitTime().Add(r.cfg.CommitInterval))
+		fetches := r.client.PollRecords(pollCtx, maxPollRecords)
+		release()
+		closed := false
+		fetches.EachError(func(topic string, partition int32, err error) {
+			switch {
+			case errors.Is(err, kgo.ErrClientClosed):
+				closed = true
+			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			default:
+				r.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
+			}
+		})
+		if fetches.NumRecords() > 0 {
+			r.mu.Lock()
+			err = r.processFetches(fetches)
+			r.mu.Unlock()
+		}
+		r.client.AllowRebalance()
+		if err != nil {
+			return err
+		}
+		if closed {
+			return errors.New("client closed")
+		}
+	}
+}
+
+func (r *Runtime) lastCommitTime() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastCommit
+}
+
+// maybeCommit commits when the interval has passed. Caller holds mu.
+func (r *Runtime) maybeCommit(ctx context.Context) error {
+	if time.Since(r.lastCommit) < r.cfg.CommitInterval {
+		return nil
+	}
+	if err := r.commit(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // shutting down: the final commit retries
+		}
+		return err
+	}
+	if time.Since(r.lastPurge) >= purgeInterval {
+		r.purgeRepartition(ctx)
+		r.lastPurge = time.Now()
+	}
+	return nil
+}
+
+// processFetches runs a poll's records through their tasks. Within a task,
+// records of different partitions are interleaved by timestamp (the head
+// with the smallest timestamp goes first), as Kafka Streams does, so joins
+// see their inputs in event-time order. Caller holds mu.
+func (r *Runtime) processFetches(fetches kgo.Fetches) error {
+	batches := make(map[*taskState][][]*kgo.Record)
+	var order []*taskState
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		ts := r.byTP[tp{p.Topic, p.Partition}]
+		if ts == nil {
+			// Not ours any more (revoked while buffered) or not a task
+			// input: skip; the offset is not committed, so whoever
+			// owns it processes it.
+			r.log.Debug("records for a partition without a task", "topic", p.Topic, "partition", p.Partition)
+			return
+		}
+		if ts.t == nil {
+			// A restoring task's partitions are paused before their
+			// first fetch; should records arrive anyway, rewind so
+			// they are fetched again after the restore.
+			r.client.SetOffsets(map[string]map[int32]kgo.EpochOffset{p.Topic: {p.Partition: {Epoch: -1, Offset: p.Records[0].Offset}}})
+			r.client.PauseFetchPartitions(map[string][]int32{p.Topic: {p.Partition}})
+			return
+		}
+		if _, ok := batches[ts]; !ok {
+			order = append(order, ts)
+		}
+		batches[ts] = append(batches[ts], p.Records)
+		ts.hwm[tp{p.Topic, p.Partition}] = p.HighWatermark
+	})
+	for _, ts := range order {
+		parts := batches[ts]
+		for {
+			next := -1
+			for i, recs := range parts {
+				if len(recs) > 0 && (next < 0 || recs[0].Timestamp.Before(parts[next][0].Timestamp)) {
+					next = i
+				}
+			}
+			if next < 0 {
+				break
+			}
+			rec := parts[next][0]
+			parts[next] = parts[next][1:]
+			if err := r.process(ts, rec); err != nil {
+				return err
+			}
+		}
+		r.snapshot(ts)
+	}
+	return nil
+}
+
+// process runs one record and applies the bad-record policy. Caller holds mu.
+func (r *Runtime) process(ts *taskState, rec *kgo.Record) error {
+	origin := topology.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	err := ts.process(rec, origin)
+	if err != nil {
+		if !isBadRecord(err) {
+			return fmt.Errorf("task %s: record %s: %w", ts.id, originString(origin), err)
+		}
+		if err := r.badRecord(ts, rec, origin, err); err != nil {
+			return err
+		}
+	}
+	ts.offsets[tp{rec.Topic, rec.Partition}] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
+	ts.dirty = true
+	r.processed.Add(1)
+	return nil
+}
+
+// isBadRecord tells the failures the bad-record policy handles: undecodable
+// input, a failing user function, a panic in user code.
+func isBadRecord(err error) bool {
+	var pe *task.ProcessError
+	var pa *PanicError
+	return errors.Is(err, task.ErrDecode) || errors.As(err, &pe) || errors.As(err, &pa)
+}
+
+func (r *Runtime) badRecord(ts *taskState, rec *kgo.Record, origin topology.Origin, cause error) error {
+	switch r.cfg.BadRecords.Kind {
+	case PolicySkip:
+		r.skipped.Add(1)
+		r.log.Warn("skipping bad record", "task", ts.id.String(), "topic", origin.Topic,
+			"partition", origin.Partition, "offset", origin.Offset, "err", cause)
+		return nil
+	case PolicyDeadLetter:
+		dl := &kgo.Record{
+			Topic: r.cfg.BadRecords.Topic, Partition: -1,
+			Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp,
+			Headers: append(slices.Clip(rec.Headers),
+				kgo.RecordHeader{Key: HeaderError, Value: []byte(cause.Error())},
+				kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(origin.Topic)},
+				kgo.RecordHeader{Key: HeaderSourcePartition, Value: fmt.Appendf(nil, "%d", origin.Partition)},
+				kgo.RecordHeader{Key: HeaderSourceOffset, Value: fmt.Appendf(nil, "%d", origin.Offset)},
+			),
+		}
+		r.produce(dl, r.onProduced)
+		r.deadLettered.Add(1)
+		r.log.Warn("sent bad record to the dead-letter topic", "task", ts.id.String(), "topic", origin.Topic,
+			"partition", origin.Partition, "offset", origin.Offset, "dead_letter_topic", dl.Topic, "err", cause)
+		return nil
+	default:
+		return fmt.Errorf("%w: task %s: record %s: %w", ErrBadRecord, ts.id, originString(origin), cause)
+	}
+}
+
+func originString(o topology.Origin) string {
+	return fmt.Sprintf("%s[%d]@%d", o.Topic, o.Partition, o.Offset)
+}
+
+// produce hands a record to the client. Records wait in the client's
+// buffer; commit waits for all of them.
+func (r *Runtime) produce(rec *kgo.Record, promise func(*kgo.Record, error)) {
+	// The context only bounds the wait for buffer space; shutdown
+	// flushes on its own deadline.
+	r.client.Produce(context.Background(), rec, promise)
+}
+
+// onProduced is the promise of records whose offset does not matter.
+func (r *Runtime) onProduced(rec *kgo.Record, err error) {
+	if err != nil {
+		r.fail(fmt.Errorf("%w: topic %s: %w", ErrProduce, rec.Topic, err))
+	}
+}
+
+// fail records the first fatal error and wakes the loop to act on it.
+func (r *Runtime) fail(err error) {
+	r.fatalMu.Lock()
+	if r.fatal == nil {
+		r.fatal = err
+	}
+	r.fatalMu.Unlock()
+	r.wake.wake()
+}
+
+func (r *Runtime) fatalErr() error {
+	r.fatalMu.Lock()
+	defer r.fatalMu.Unlock()
+	return r.fatal
+}
+
+// commit makes everything the tasks processed durable and then marks their
+// input consumed: flush caches (changelog and downstream records go out),
+// wait for every produced record's acknowledgement, write checkpoints,
+// commit input offsets. Caller holds mu.
+func (r *Runtime) commit(ctx context.Context) error {
+	var dirty []*taskState
+	for _, ts := range r.sortedTasks() {
+		if ts.t != nil && ts.dirty {
+			dirty = append(dirty, ts)
+		}
+	}
+	r.lastCommit = time.Now()
+	if len(dirty) == 0 {
+		return r.fatalErr()
+	}
+	for _, ts := range dirty {
+		if err := ts.flush(); err != nil {
+			return err
+		}
+	}
+	if err := r.client.Flush(ctx); err != nil {
+		return fmt.Errorf("commit: wait for produced records: %w", err)
+	}
+	if err := r.fatalErr(); err != nil {
+		return err
+	}
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for _, ts := range dirty {
+		if err := ts.writeCheckpoint(); err != nil {
+			return fmt.Errorf("task %s: write checkpoint: %w", ts.id, err)
+		}
+		for p, o := range ts.offsets {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = make(map[int32]kgo.EpochOffset)
+			}
+			offsets[p.topic][p.partition] = o
+		}
+	}
+	var cerr error
+	r.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && cerr == nil {
+					cerr = fmt.Errorf("%s[%d]: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		if rebalancing(cerr) || ctx.Err() != nil {
+			// The group moved on: the next owner reprocesses from the
+			// last committed offsets (at-least-once).
+			r.log.Warn("offset commit failed; records since the last commit may be processed again", "err", cerr)
+			return nil
+		}
+		return fmt.Errorf("commit offsets: %w", cerr)
+	}
+	for _, ts := range dirty {
+		ts.dirty = false
+		for p, o := range ts.offsets {
+			ts.committed[p] = o.Offset
+		}
+	}
+	r.commits.Add(1)
+	return nil
+}
+
+func rebalancing(err error) bool {
+	return errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) ||
+		errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) ||
+		errors.Is(err, kerr.StaleMemberEpoch)
+}
+
+// purgeRepartition deletes repartition records below the committed
+// offsets: they were consumed and their results are durable. Caller holds mu.
+func (r *Runtime) purgeRepartition(ctx context.Context) {
+	var offs kadm.Offsets
+	for _, ts := range r.tasks {
+		if ts.t == nil {
+			continue
+		}
+		for p, o := range ts.committed {
+			if r.isInternal(p.topic) {
+				offs.AddOffset(p.topic, p.partition, o, -1)
+			}
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	if _, err := r.adm.DeleteRecords(ctx, offs); err != nil {
+		r.log.Debug("purge repartition topics", "err", err)
+	}
+}
+
+func (r *Runtime) isInternal(topic string) bool {
+	s, ok := r.topo.SubtopologyFor(topic)
+	if !ok {
+		return false
+	}
+	for _, n := range s.Sources() {
+		if n.Internal && slices.Contains(n.Topics, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdown commits (on a clean stop) and closes every task.
+func (r *Runtime) shutdown(runErr error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if runErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		runErr = r.commit(ctx)
+	}
+	for _, ts := range r.sortedTasks() {
+		r.closeTask(ts)
+	}
+	return runErr
+}
+
+func (r *Runtime) sortedTasks() []*taskState {
+	out := make([]*taskState, 0, len(r.tasks))
+	for _, ts := range r.tasks {
+		out = append(out, ts)
+	}
+	slices.SortFunc(out, func(a, b *taskState) int { return compareTasks(a.id, b.id) })
+	return out
+}
+
+// localTasks lists the tasks with a checkpoint in the state dir, for the
+// balancer's stickiness.
+func (r *Runtime) localTasks() []task.ID {
+	entries, err := os.ReadDir(r.cfg.StateDir)
+	if err != nil {
+		return nil
+	}
+	var out []task.ID
+	for _, e := range entries {
+		var id task.ID
+		if _, err := fmt.Sscanf(e.Name(), "%d_%d", &id.Subtopology, &id.Partition); err != nil || id.String() != e.Name() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(r.cfg.StateDir, e.Name(), checkpointFile)); err == nil {
+			out = append(out, id)
+		}
+	}
+	slices.SortFunc(out, compareTasks)
+	return out
+}
+
+func taskTotal(t *topology.Topology) int {
+	n := 0
+	for _, s := range t.Subtopologies {
+		n += int(s.Partitions)
+	}
+	return n
+}
+
+// waker interrupts a blocking poll from another goroutine.
+type waker struct {
+	mu      sync.Mutex
+	pending bool
+	cancel  context.CancelFunc
+}
+
+// wake cancels the current wait, or the next one if none is under way.
+func (w *waker) wake() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = true
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+// context returns the context for one wait, ending at deadline or at a
+// wake; release it when the wait is over.
+func (w *waker) context(parent context.Context, deadline time.Time) (context.Context, func()) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	w.mu.Lock()
+	if w.pending {
+		w.pending = false
+		cancel()
+	} else {
+		w.cancel = cancel
+	}
+	w.mu.Unlock()
+	return ctx, func() {
+		w.mu.Lock()
+		w.cancel = nil
+		w.pending = false
+		w.mu.Unlock()
+		cancel()
+	}
+}

@@ -1,0 +1,41 @@
+package task
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/weir-io/weir/internal/topology"
+	"github.com/weir-io/weir/state"
+)
+
+// nodeCtx is one node's topology.Context.
+type nodeCtx struct {
+	t *Task
+	n *node
+}
+
+func (c *nodeCtx) Forward(rec topology.Record) error { return c.t.forward(c.n, rec) }
+
+func (c *nodeCtx) ForwardTo(child string, rec topology.Record) error {
+	for _, ch := range c.n.spec.Children {
+		if ch.Name == child {
+			return c.t.deliver(c.t.nodes[child], rec)
+		}
+	}
+	return fmt.Errorf("%s has no child %q", c.n.spec.Name, child)
+}
+
+// Store returns the cache in front of the named store; the cache satisfies
+// state.Store so window stores can layer over it.
+func (c *nodeCtx) Store(name string) state.Store {
+	s, ok := c.t.stores[name]
+	if !ok {
+		panic(fmt.Sprintf("step %s uses undeclared store %q", c.n.spec.Name, name))
+	}
+	return s.cache
+}
+
+func (c *nodeCtx) StreamTime() int64            { return c.t.streamTime }
+func (c *nodeCtx) Partition() int32             { return c.t.cfg.ID.Partition }
+func (c *nodeCtx) Count(metric string, n int64) { c.t.metrics[metric] += n }
+func (c *nodeCtx) Logger() *slog.Logger         { return c.t.log }

@@ -1,0 +1,48 @@
+// Package state holds the local state of stream tasks: byte-level sorted
+// key-value stores, the write-back record cache in front of them and the
+// checkpoint files that make restarts cheap.
+//
+// # Stores
+//
+// [Store] is the one interface every store implements: Get, Put, Delete, sorted
+// Range scans with an explicit [Iterator], atomic Write batches, DeleteRange,
+// Flush and Close. It works on bytes so that the runtime, the changelog and the
+// `weir state` tooling share one implementation regardless of the user's types.
+// Typed views pair a Store with serdes, so they belong in packages that import
+// both (state itself imports no other weir package). Two implementations:
+//
+//   - [OpenLevelDB], the default: github.com/syndtr/goleveldb under
+//     state.dir/<app-id>/<task>/<store>. goleveldb's types never appear in this
+//     package's API, so another engine (Pebble) can replace it behind Store.
+//   - [NewMemory]: an ordered in-memory store, rebuilt from the changelog on
+//     every start.
+//
+// Get returns (nil, nil) for an absent key rather than an ErrNotFound: absence
+// is the common, expected answer for an aggregation reading a key for the
+// first time, and v == nil is the cheapest test for it.
+//
+// Package statetest holds the conformance suite every Store must pass.
+//
+// # The record cache
+//
+// [Cache] is Kafka Streams' record cache: a write-back LRU cache that
+// collapses repeated updates of a key between commits, so that the changelog
+// and downstream operators see one update per key per commit interval instead
+// of one per input record. It is itself a Store. Its flushes hand each update
+// with the store's previous value to a callback, which is where the runtime
+// produces changelog records and forwards old/new change pairs. See [Cache]
+// for the flush order and its reasons.
+//
+// # Durability and recovery
+//
+// A store is a materialized cache of its changelog topic, and the changelog is
+// the source of truth. A commit runs: flush the caches (changelog records go
+// out), wait for the changelog acks, Flush the stores (fsync), write the
+// [Checkpoint], commit the input offsets. After a crash, the checkpoint says
+// where each store's changelog must be replayed from; a store found corrupt
+// ([ErrCorrupt]) or without a checkpoint entry is deleted and rebuilt from the
+// start of its changelog.
+//
+// Checkpoint files use Kafka Streams' text format, so operators who know
+// Kafka's .checkpoint files can read ours.
+package state
