@@ -4,5 +4,6 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 
 func handleJoinGroup(c *conn, req *kmsg.JoinGroupRequest) response {
 	// Blocks until the rebalance completes, so it waits off the read loop.
-	return later(func() kmsg.Response { return c.b.groups.JoinGroup(c.groupCtx(), req) })
+	ctx := c.groupCtx() // on the read loop: the client id may change with the next request
+	return later(func() kmsg.Response { return c.b.groups.JoinGroup(ctx, req) })
 }
