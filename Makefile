@@ -19,7 +19,7 @@ test-short:
 	$(GO) test -short ./...
 
 demo:
-	$(GO) run ./examples/quickstart
+	$(GO) run ./examples/wordcount
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./bench/...
