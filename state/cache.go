@@ -126,7 +126,7 @@ func (c *Cache) Size() int {
 }
 
 // Get returns the value of key: the cached value if there is one, otherwise
-// the store's, which it caches if that fits without evicting anything (a read
+// the store's, which it caches if clean entries can make room for it (a read
 // never triggers a flush). Like Store.Get it returns (nil, nil) when the key is
 // absent and a slice the caller owns.
 func (c *Cache) Get(key []byte) ([]byte, error) {
@@ -148,9 +148,9 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 	}
 	// Remembering misses too pays off: an aggregation reads a key before it
 	// writes it, and a cached miss tells the flush that Old is nil for free.
-	// During a flush nothing is added, so that nothing is evicted before the
-	// flushed entries reach the store.
-	if !c.flushing && c.size+entryOverhead+len(key)+len(v) <= c.max {
+	// During a flush nothing is added or evicted, so that the entries being
+	// flushed stay cached until they reach the store.
+	if !c.flushing && c.evictClean(entryOverhead+len(key)+len(v)) {
 		e := &cacheEntry{key: bytes.Clone(nonNil(key)), present: v != nil}
 		if v != nil {
 			e.value = append([]byte{}, v...)
@@ -160,10 +160,12 @@ func (c *Cache) Get(key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// Put records value for key in the cache, dirty; eviction may flush it.
 func (c *Cache) Put(key, value []byte) error {
 	return c.Write([]Mutation{{Key: key, Value: value}})
 }
 
+// Delete records the deletion of key in the cache, dirty, like Put.
 func (c *Cache) Delete(key []byte) error {
 	return c.Write([]Mutation{{Key: key, Delete: true}})
 }
@@ -249,7 +251,7 @@ func (c *Cache) evictLocked() error {
 			// Flush it, and every dirty entry written before it, to keep the
 			// flushed sequence in write order. It stays cached, clean, and
 			// the next round evicts it unless a reader touched it meanwhile.
-			if err := c.flushLocked(e); err != nil {
+			if err := c.flushLocked(e, c.max/evictFlushFraction); err != nil {
 				return err
 			}
 			continue
@@ -259,15 +261,42 @@ func (c *Cache) evictLocked() error {
 	return nil
 }
 
-// flushLocked flushes the dirty entries from the oldest through upTo, or all
-// of them if upTo is nil. It releases c.mu while onFlush runs.
-func (c *Cache) flushLocked(upTo *cacheEntry) error {
+// evictFlushFraction sets how much an eviction flushes: when the entry to
+// evict is dirty, at least 1/evictFlushFraction of maxBytes of the oldest
+// updates go out with it. Flushing only through the evicted entry would, once
+// the cache is full, send one update per write — each its own onFlush call
+// and store batch. Flushing everything, as Kafka Streams does, would cut
+// collapsing short for every hot key at once. The entries flushed early stay
+// cached, clean, and leave later without a flush.
+const evictFlushFraction = 8
+
+// evictClean makes room for need more bytes by dropping clean entries from the
+// least recently used end, stopping at the first dirty one. It reports whether
+// the room is there. It never flushes, so reads may use it.
+func (c *Cache) evictClean(need int) bool {
+	for c.size+need > c.max {
+		e := c.lru.front()
+		if e == nil || e.dirty {
+			return false
+		}
+		c.remove(e)
+	}
+	return true
+}
+
+// flushLocked flushes the oldest dirty entries: through upTo and on until
+// their sizes add up to minBytes, or all of them if upTo is nil. It releases
+// c.mu while onFlush runs.
+func (c *Cache) flushLocked(upTo *cacheEntry, minBytes int) error {
 	var batch []*cacheEntry
+	size, reached := 0, false
 	for e := c.dirty.front(); e != nil; e = e.links[dirtyList].next {
-		batch = append(batch, e)
-		if e == upTo {
+		if upTo != nil && reached && size >= minBytes {
 			break
 		}
+		batch = append(batch, e)
+		size += e.size()
+		reached = reached || e == upTo
 	}
 	if len(batch) == 0 {
 		return nil
@@ -327,7 +356,7 @@ func (c *Cache) Flush() error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	if err := c.flushLocked(nil); err != nil {
+	if err := c.flushLocked(nil, 0); err != nil {
 		return err
 	}
 	return c.store.Flush()
@@ -354,7 +383,7 @@ func (c *Cache) DeleteRange(start, end []byte) error {
 		}
 		if n.val.dirty && !flushed {
 			// Flushing everything, not just the range, keeps write order.
-			if err := c.flushLocked(nil); err != nil {
+			if err := c.flushLocked(nil, 0); err != nil {
 				return err
 			}
 			flushed = true
@@ -376,7 +405,7 @@ func (c *Cache) Close() error {
 	if err := c.writable(); err != nil {
 		return err
 	}
-	err := c.flushLocked(nil)
+	err := c.flushLocked(nil, 0)
 	if err == nil {
 		err = c.store.Flush()
 	}

@@ -113,6 +113,25 @@ func TestCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	}
 }
 
+// Evicting a dirty entry flushes at least an eighth of the cache's bytes of
+// the oldest updates, so a full cache does not flush one update per write.
+func TestCacheEvictionFlushesInBatches(t *testing.T) {
+	var r recorder
+	c := state.NewCache(state.NewMemory(), 16*131, r.onFlush) // 16 entries; an eighth is 2
+	for i := range 17 {
+		put(t, c, fmt.Sprintf("%02d", i), "v")
+	}
+	if want := []string{"00:-->v 01:-->v"}; !slices.Equal(r.calls, want) {
+		t.Fatalf("eviction flushed %q, want %q", r.calls, want)
+	}
+	// 01 was flushed early but stays cached, clean: evicting it needs no flush.
+	put(t, c, "17", "v")
+	if len(r.calls) != 1 {
+		t.Fatalf("evicting a clean entry flushed %q", r.calls[1:])
+	}
+	wantGet(t, c, "01", "v")
+}
+
 func TestCacheZeroBytesFlushesEveryWrite(t *testing.T) {
 	var r recorder
 	store := state.NewMemory()
@@ -404,5 +423,79 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Interactive queries read a task's cache from other goroutines while the task
+// writes, evicts and flushes; run under -race this checks the locking.
+func TestCacheConcurrentReaders(t *testing.T) {
+	for _, backing := range []string{"memory", "leveldb"} {
+		t.Run(backing, func(t *testing.T) {
+			s := state.NewMemory()
+			if backing == "leveldb" {
+				s = openLevelDB(t, t.TempDir())
+			}
+			var c *state.Cache
+			c = state.NewCache(s, 4000, func([]state.Dirty) error {
+				_, err := c.Get([]byte("k0")) // a downstream read during the flush
+				return err
+			})
+			defer c.Close()
+
+			done := make(chan struct{})
+			errs := make(chan error, 4)
+			for r := range 4 {
+				go func() {
+					for i := 0; ; i++ {
+						select {
+						case <-done:
+							errs <- nil
+							return
+						default:
+						}
+						if r%2 == 0 {
+							if _, err := c.Get(fmt.Appendf(nil, "k%d", i%50)); err != nil {
+								errs <- err
+								return
+							}
+							continue
+						}
+						it, err := c.Range(nil, nil)
+						if err != nil {
+							errs <- err
+							return
+						}
+						var last []byte
+						for it.Next() {
+							if last != nil && bytes.Compare(it.Key(), last) <= 0 {
+								errs <- fmt.Errorf("range out of order: %q after %q", it.Key(), last)
+								it.Close()
+								return
+							}
+							last = bytes.Clone(it.Key())
+						}
+						if err := it.Close(); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := range 5000 {
+				k := fmt.Appendf(nil, "k%d", i%50)
+				if i%7 == 0 {
+					must(t, c.Delete(k))
+				} else {
+					must(t, c.Put(k, fmt.Appendf(nil, "v%d", i)))
+				}
+				if i%500 == 0 {
+					must(t, c.Flush())
+				}
+			}
+			close(done)
+			for range 4 {
+				must(t, <-errs)
+			}
+		})
 	}
 }

@@ -75,8 +75,8 @@ func overwrite(t *testing.T, dir, glob string, data []byte) {
 func TestLevelDBCorruption(t *testing.T) {
 	garbage := []byte("this is not leveldb data, not in the least, no")
 	tests := []struct {
-		name    string
-		damage  func(t *testing.T, dir string)
+		name   string
+		damage func(t *testing.T, dir string)
 		lazy   bool // detected at the first read rather than at open
 	}{
 		{name: "garbage CURRENT", damage: func(t *testing.T, dir string) { overwrite(t, dir, "CURRENT", garbage) }},

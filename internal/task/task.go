@@ -290,14 +290,10 @@ func (t *Task) change(spec *topology.Store, e state.Dirty) (topology.Record, err
 // Flush empties every cache, upstream stores first, so everything the task
 // has processed is in its Output and its stores. The runtime commits after.
 func (t *Task) Flush() error {
+	// Cache.Flush also makes the store durable.
 	for _, s := range t.order {
 		if err := s.cache.Flush(); err != nil {
 			return fmt.Errorf("task %s: flush store %s: %w", t.cfg.ID, s.spec.Name, err)
-		}
-	}
-	for _, s := range t.order {
-		if err := s.raw.Flush(); err != nil {
-			return fmt.Errorf("task %s: persist store %s: %w", t.cfg.ID, s.spec.Name, err)
 		}
 	}
 	return nil
