@@ -9,9 +9,9 @@ import (
 
 // Special ListOffsets timestamps.
 const (
-	offsetLatest       = -1
-	offsetEarliest     = -2
-	offsetMaxTimestamp = -3 // v7+
+	offsetLatest        = -1
+	offsetEarliest      = -2
+	offsetMaxTimestamp  = -3 // v7+
 	offsetEarliestLocal = -4 // v8+: no tiered storage, so the log start
 )
 

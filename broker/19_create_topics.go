@@ -1,7 +1,6 @@
 package broker
 
 import (
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -103,4 +102,3 @@ func (b *Broker) validateNewTopic(name string, partitions int32, configs map[str
 	}
 	return validateConfigs(configs)
 }
-

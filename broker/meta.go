@@ -16,8 +16,8 @@ import (
 const metaFileName = "weir-metadata.json"
 
 type metaFile struct {
-	Version   int         `json:"version"`
-	ClusterID string      `json:"cluster_id"`
+	Version   int    `json:"version"`
+	ClusterID string `json:"cluster_id"`
 	// ProducerIDLimit is the first producer id not yet reserved. Ids are
 	// reserved in blocks so a restart never hands one out twice.
 	ProducerIDLimit int64       `json:"producer_id_limit"`

@@ -15,9 +15,9 @@ import (
 // the idempotent producers' sequence windows and the long polls waiting for
 // its high watermark to move.
 type partition struct {
-	topic string
-	index int32
-	log   *partlog.Log
+	topic  string
+	index  int32
+	log    *partlog.Log
 	logger *slog.Logger
 
 	// mu orders appends, so sequence checks and offset assignment agree.
@@ -41,8 +41,8 @@ func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
 
 // appendResult is what a produce learns from one partition append.
 type appendResult struct {
-	base     int64 // offset of the batch's first record
-	end      int64 // offset after the batch; sync up to here before acking
+	base      int64 // offset of the batch's first record
+	end       int64 // offset after the batch; sync up to here before acking
 	err       error
 	duplicate bool
 	// appendTime is the broker's timestamp for LogAppendTime topics, -1

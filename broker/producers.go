@@ -16,10 +16,10 @@ const producerWindow = 5
 // producerState is one idempotent producer's recent batches on one
 // partition.
 type producerState struct {
-	epoch   int16
-	recent  [producerWindow]seqRange
-	n       int // batches recorded, capped at producerWindow
-	next    int // ring position of the next record
+	epoch  int16
+	recent [producerWindow]seqRange
+	n      int // batches recorded, capped at producerWindow
+	next   int // ring position of the next record
 }
 
 type seqRange struct {

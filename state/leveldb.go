@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 
 	"github.com/syndtr/goleveldb/leveldb"
 	lerrors "github.com/syndtr/goleveldb/leveldb/errors"
@@ -69,7 +70,8 @@ type levelDB struct {
 // with an error that matches ErrCorrupt. The store is a cache of its changelog
 // topic, so recovery is to delete dir (os.RemoveAll) and its checkpoint entry
 // and let the task restore the store from the changelog. A directory already
-// open in this or another process fails to open with an error reporting the lock.
+// open in this or another process fails to open with an error matching
+// ErrLocked.
 func OpenLevelDB(dir string, opts ...LevelDBOpt) (Store, error) {
 	cfg := levelDBConfig{openFiles: 100}
 	for _, o := range opts {
@@ -126,6 +128,9 @@ func wrapLevelDB(dir, op string, err error) error {
 		e.sentinel = ErrCorrupt
 	case errors.Is(err, leveldb.ErrClosed):
 		e.sentinel = ErrClosed
+	case op == "open" && (errors.Is(err, syscall.EWOULDBLOCK) || errors.Is(err, syscall.EAGAIN)):
+		// goleveldb takes a non-blocking flock on the directory's LOCK file.
+		e.sentinel = ErrLocked
 	}
 	return e
 }

@@ -13,6 +13,9 @@ var (
 	// ErrCorrupt reports a store whose files on disk are damaged. The store
 	// cannot be used; delete its directory and restore it from its changelog.
 	ErrCorrupt = errors.New("state: store corrupt")
+	// ErrLocked reports a LevelDB store that is already open, in this or
+	// another process: LevelDB allows one user at a time.
+	ErrLocked = errors.New("state: store is in use")
 	// ErrCorruptCheckpoint reports a checkpoint file that does not parse.
 	ErrCorruptCheckpoint = errors.New("state: checkpoint corrupt")
 	// ErrReentrant reports a write to a Cache from inside its own onFlush

@@ -89,9 +89,9 @@ type AppConfig struct {
 	Brokers []string
 	// StateDir holds the local state: stores under
 	// <StateDir>/<ApplicationID>/<task>/<store> and a checkpoint file per
-	// task. Default: <os.TempDir()>/weir-streams; use a persistent
-	// directory in production, or every restart restores from the
-	// changelogs.
+	// task. Default: <os.TempDir()>/weir-streams. Use a directory that
+	// survives reboots in production: without local state a task
+	// restores its stores from the changelogs.
 	StateDir string
 	// CommitInterval is how often results are flushed and input offsets
 	// committed. Default 1s. Kafka Streams' default is 30s under
@@ -105,7 +105,12 @@ type AppConfig struct {
 	// a negative value disables caching, so every update is forwarded
 	// and logged.
 	CacheMaxBytes int
-	// BadRecords is the bad-record policy. Default FailOnBadRecord.
+	// BadRecords is the bad-record policy for input records that cannot
+	// be decoded or whose processing fails. Default FailOnBadRecord. A
+	// failure while a commit flushes the record caches (a function
+	// downstream of an aggregation fails on a flushed update) has no
+	// single input record to blame and stops the application under every
+	// policy.
 	BadRecords BadRecordPolicy
 	// ReplicationFactor of the internal topics Run creates. Default
 	// (0 or -1): the broker's default.
@@ -113,8 +118,9 @@ type AppConfig struct {
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
 
-	// Group timing, for tests; zero keeps the client defaults.
-	sessionTimeout, heartbeatInterval, rebalanceTimeout time.Duration
+	// Group timing and repartition purging, for tests; zero keeps the
+	// defaults.
+	sessionTimeout, heartbeatInterval, rebalanceTimeout, purgeInterval time.Duration
 }
 
 const (
@@ -181,6 +187,7 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		SessionTimeout:    cfg.sessionTimeout,
 		HeartbeatInterval: cfg.heartbeatInterval,
 		RebalanceTimeout:  cfg.rebalanceTimeout,
+		PurgeInterval:     cfg.purgeInterval,
 	})
 	return &App{topo: topo, rt: rt}, nil
 }
@@ -285,17 +292,20 @@ func (a *App) TaskStatus() []TaskStatus {
 	return out
 }
 
-// StoreQuery asks a running instance for a store's raw bytes.
+// StoreQuery asks a running instance for a store's raw bytes: what an
+// HTTP endpoint serves as keys, ranges and windows.
 //
-// With Key set it reads that key, on the task that holds it: keys are
-// placed with Kafka's default partitioner, so the key must be the store's
-// serialized key (for an aggregation, the grouping key in its serde). An
-// instance that does not hold the key's task returns ErrNotLocal.
+// With Key set it reads that key on the task that holds it. Key is the
+// serialized record key (for an aggregation, the grouping key in its
+// serde): keys are placed with Kafka's default partitioner, so the
+// instance that holds the key is known from the key alone, and another
+// instance answers ErrNotLocal. A key-value store returns the key's value;
+// a window store returns every window of the key, with window store keys
+// (decode them with window.DecodeKey).
 //
-// Without Key it scans [From, To) (nil bounds are open) in every partition
-// of the store this instance holds, partition by partition, in key order
-// within each, up to Limit entries (0: no limit). Window stores' keys are
-// encoded by package window; decode them with its functions.
+// Without Key it scans [From, To) of the store's keys (nil bounds are
+// open) in every partition of the store this instance holds, partition by
+// partition, in key order within each, up to Limit entries (0: no limit).
 //
 // Queries read the stores as of the last commit: updates still in the
 // record cache are not visible until the next commit (at most
@@ -307,22 +317,30 @@ type StoreQuery struct {
 	Limit    int
 }
 
-// StoreEntry is one entry a query returns.
+// StoreEntry is one entry a query returns: the store's key and value, and
+// the partition (task) it was read from.
 type StoreEntry struct {
 	Partition  int32
 	Key, Value []byte
 }
 
-// QueryStore reads raw committed state of this instance's tasks (see
-// StoreQuery). A key lookup that finds nothing returns no entries and no
-// error. It is safe to call from any goroutine while the App runs.
+// QueryStore reads the committed state of this instance's tasks (see
+// StoreQuery). A key that is absent returns no entries and no error. It is
+// safe to call from any goroutine while the App runs.
 func (a *App) QueryStore(q StoreQuery) ([]StoreEntry, error) {
 	if q.Key != nil {
-		p, v, err := a.rt.Get(q.Store, q.Key)
-		if err != nil || v == nil {
+		p, entries, err := a.rt.Lookup(q.Store, q.Key)
+		if err != nil {
 			return nil, err
 		}
-		return []StoreEntry{{Partition: p, Key: q.Key, Value: v}}, nil
+		out := make([]StoreEntry, 0, len(entries))
+		for _, e := range entries {
+			if q.Limit > 0 && len(out) == q.Limit {
+				break
+			}
+			out = append(out, StoreEntry{Partition: p, Key: e.Key, Value: e.Value})
+		}
+		return out, nil
 	}
 	var out []StoreEntry
 	err := a.rt.Range(q.Store, q.From, q.To, func(p int32, k, v []byte) bool {

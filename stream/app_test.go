@@ -21,6 +21,7 @@ import (
 	"github.com/weir-io/weir/broker/brokertest"
 	"github.com/weir-io/weir/serde"
 	"github.com/weir-io/weir/state"
+	"github.com/weir-io/weir/window"
 )
 
 const waitTimeout = 30 * time.Second
@@ -198,7 +199,12 @@ func (tr *tableReader) records() []*kgo.Record {
 func wordCount(in, out string) *Builder {
 	b := NewBuilder()
 	From(b, in, serde.String(), serde.String()).
-		FlatMapValues(func(_ string, line string) ([]string, error) { return strings.Fields(line), nil }).
+		FlatMapValues(func(_ string, line string) ([]string, error) {
+			if line == "BOOM" {
+				return nil, errors.New("boom")
+			}
+			return strings.Fields(line), nil
+		}).
 		GroupBy(func(_ string, w string) (string, error) { return w, nil }, serde.String(), serde.String(), Named("words")).
 		Count(Named("counts")).
 		ToStream().
@@ -254,9 +260,23 @@ func TestAppWordCount(t *testing.T) {
 	produce(t, addr, "text", input...)
 
 	dir := t.TempDir()
-	r := start(t, wordCount("text", "counts-out"), testConfig(t, addr, "wc", dir))
+	cfg := testConfig(t, addr, "wc", dir)
+	cfg.purgeInterval = 50 * time.Millisecond
+	r := start(t, wordCount("text", "counts-out"), cfg)
 	tr := readTopic(t, addr, "counts-out")
 	waitCounts(t, r, tr, countWords(input...))
+
+	// Consumed repartition records are deleted.
+	adm := kadm.NewClient(newClient(t, addr))
+	r.wait(t, "repartition purge", func() bool {
+		starts, err := adm.ListStartOffsets(context.Background(), "wc-words-repartition")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var purged int64
+		starts.Each(func(o kadm.ListedOffset) { purged += o.Offset })
+		return purged > 0
+	})
 
 	m := r.app.Metrics()
 	if m[MetricRecordsProcessed] < int64(len(input)) {
@@ -611,4 +631,124 @@ func TestAppTopicErrors(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestAppWindowed counts per key and minute: a record for a closed window is
+// dropped and counted, and a window store can be queried by key.
+func TestAppWindowed(t *testing.T) {
+	br := brokertest.Start(t)
+	addr := br.Addr()
+	createTopics(t, addr, 1, "clicks", "clicks-per-minute")
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	cl := newClient(t, addr)
+	var recs []*kgo.Record
+	for _, c := range []struct {
+		key string
+		at  time.Duration
+	}{{"u1", 0}, {"u1", 10 * time.Second}, {"u1", 70 * time.Second}, {"u2", 75 * time.Second}, {"u1", 5 * time.Second}} {
+		recs = append(recs, &kgo.Record{Topic: "clicks", Key: []byte(c.key), Value: []byte("click"), Timestamp: t0.Add(c.at)})
+	}
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	build := func() *Builder {
+		b := NewBuilder()
+		g := From(b, "clicks", serde.String(), serde.String()).GroupByKey(serde.String(), serde.String())
+		WindowedBy(g, window.Tumbling(time.Minute)).
+			Count(Named("per-minute")).
+			ToStream().
+			Map(func(k window.Windowed[string], n int64) (string, int64, error) {
+				return fmt.Sprintf("%s@%d", k.Key, k.Window.Start.Sub(t0)/time.Minute), n, nil
+			}).
+			To("clicks-per-minute", serde.String(), serde.Int64())
+		return b
+	}
+	tr := readTopic(t, addr, "clicks-per-minute")
+	want := map[string]int64{"u1@0": 2, "u1@1": 1, "u2@1": 1}
+	r := start(t, build(), testConfig(t, addr, "win", t.TempDir()))
+	waitCounts(t, r, tr, want)
+	r.wait(t, "a dropped late record", func() bool { return r.app.Metrics()["dropped-late-records"] == 1 })
+
+	var got []StoreEntry
+	r.wait(t, "two windows of u1", func() bool {
+		var err error
+		if got, err = r.app.QueryStore(StoreQuery{Store: "per-minute", Key: []byte("u1")}); err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 2
+	})
+	for i, e := range got {
+		k, start, err := window.DecodeKey(e.Key)
+		n, _ := serde.Int64().Deserialize(e.Value)
+		if err != nil || string(k) != "u1" || !start.Equal(t0.Add(time.Duration(i)*time.Minute)) || n != want[fmt.Sprintf("u1@%d", i)] {
+			t.Errorf("window %d: key %q start %v count %d err %v", i, k, start, n, err)
+		}
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new instance restores the window store from its changelog.
+	r2 := start(t, build(), testConfig(t, addr, "win", t.TempDir()))
+	r2.wait(t, "restored windows", func() bool {
+		got, err := r2.app.QueryStore(StoreQuery{Store: "per-minute", Key: []byte("u1")})
+		return err == nil && len(got) == 2
+	})
+}
+
+// TestAppFailureLosesNothing stops an application with a fatal error after
+// it processed records it never committed; a restart processes them again
+// (at-least-once: counts may exceed, never fall short of, the input).
+func TestAppFailureLosesNothing(t *testing.T) {
+	br := brokertest.Start(t)
+	addr := br.Addr()
+	createTopics(t, addr, 1, "text", "counts-out")
+	tr := readTopic(t, addr, "counts-out")
+	dir := t.TempDir()
+
+	first := lines("a", 20)
+	produce(t, addr, "text", first...)
+	r1 := start(t, wordCount("text", "counts-out"), testConfig(t, addr, "crash", dir))
+	waitCounts(t, r1, tr, countWords(first...))
+	if err := r1.stop(t); err != nil {
+		t.Fatal(err)
+	}
+
+	// Then lines, a line the topology fails on, more lines.
+	second := lines("b", 20)
+	produce(t, addr, "text", second...)
+	produce(t, addr, "text", "BOOM")
+	third := lines("c", 20)
+	produce(t, addr, "text", third...)
+
+	cfg := testConfig(t, addr, "crash", dir)
+	cfg.CommitInterval = time.Hour // nothing is committed before the failure
+	r2 := start(t, wordCount("text", "counts-out"), cfg)
+	select {
+	case err := <-r2.done:
+		r2.done <- err
+		if !errors.Is(err, ErrBadRecord) {
+			t.Fatalf("Run = %v, want ErrBadRecord", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Run did not fail on the bad record")
+	}
+
+	cfg = testConfig(t, addr, "crash", dir)
+	cfg.BadRecords = SkipBadRecords
+	r3 := start(t, wordCount("text", "counts-out"), cfg)
+	want := countWords(slicesConcat(first, second, third)...)
+	r3.wait(t, "every word counted at least once", func() bool {
+		got := tr.counts()
+		for w, n := range want {
+			if got[w] < n {
+				return false
+			}
+		}
+		return true
+	})
+	if n := r3.app.Metrics()[MetricRecordsSkipped]; n != 1 {
+		t.Errorf("skipped %d records, want 1", n)
+	}
 }

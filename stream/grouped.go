@@ -12,7 +12,6 @@ type Grouped[K, V any] struct {
 	node  *topology.Node
 	key   serde.Serde[K]
 	value serde.Serde[V]
-	name  string // explicit name for the repartition step, if any
 }
 
 // GroupByKey groups by the current key. If the key may have changed since
@@ -23,9 +22,6 @@ func (s *KStream[K, V]) GroupByKey(key serde.Serde[K], value serde.Serde[V], opt
 	node := s.node
 	if s.rekeyed {
 		name := s.b.t.Name(o.name, "KSTREAM-GROUPBY")
-		if o.name != "" {
-			name = o.name
-		}
 		node = repartition(s.b, s.node, name, codec(key), codec(value), o.partitions)
 	}
 	return &Grouped[K, V]{b: s.b, node: node, key: key, value: value}

@@ -106,7 +106,7 @@ func windowInto[K, V, A any](w *WindowedGrouped[K, V], prefix string, f table.Ag
 // store's keys (start first, then the key bytes).
 func windowStoreKey[K any](key serde.Serde[K], size time.Duration) topology.Codec {
 	return topology.Codec{
-		Name: "window-store(" + key.Name + ")",
+		Name: topology.WindowStoreKeyName(key.Name),
 		Serialize: func(v any) ([]byte, error) {
 			wk := v.(window.Windowed[K])
 			kb, err := key.Serialize(wk.Key)

@@ -42,14 +42,14 @@ func TestWindowedFinalResultsIncludeGraceAndDropLate(t *testing.T) {
 	out := streamtest.Output(d, "revenue-out", serde.String(), serde.String())
 	at := func(s time.Duration) time.Time { return base.Add(s) }
 
-	in.Pipe("1", sale{"eu", 10}, at(5*time.Second))  // window 12:00
-	in.Pipe("2", sale{"us", 7}, at(30*time.Second))  // window 12:00
-	in.Pipe("3", sale{"eu", 5}, at(65*time.Second))  // window 12:01; stream time 12:01:05
-	in.Pipe("4", sale{"eu", 1}, at(50*time.Second))  // late but within grace (12:00 closes at 12:01:10)
+	in.Pipe("1", sale{"eu", 10}, at(5*time.Second)) // window 12:00
+	in.Pipe("2", sale{"us", 7}, at(30*time.Second)) // window 12:00
+	in.Pipe("3", sale{"eu", 5}, at(65*time.Second)) // window 12:01; stream time 12:01:05
+	in.Pipe("4", sale{"eu", 1}, at(50*time.Second)) // late but within grace (12:00 closes at 12:01:10)
 	if got := out.ReadAll(); len(got) != 0 {
 		t.Fatalf("results before any window closed: %+v", got)
 	}
-	in.Pipe("5", sale{"us", 3}, at(71*time.Second))  // stream time 12:01:11 closes 12:00
+	in.Pipe("5", sale{"us", 3}, at(71*time.Second))   // stream time 12:01:11 closes 12:00
 	in.Pipe("6", sale{"eu", 100}, at(20*time.Second)) // past grace: dropped
 	got := out.ReadAll()
 	want := map[string]string{"eu": "12:00 11", "us": "12:00 7"}

@@ -188,10 +188,19 @@ func assignTasks(tasks []task.ID, members []member) map[string][]task.ID {
 			}
 		}
 	}
-	// Sticky pass: keep up to the quota.
+	// Sticky pass: keep up to the quota. Owned tasks are kept partition
+	// by partition, interleaving sub-topologies, so a member that must give
+	// up half of its tasks keeps half of each sub-topology's rather than
+	// all of the stateless ones.
 	for i := range members {
 		m := &members[i]
-		for _, id := range m.owned {
+		owned := slices.SortedFunc(slices.Values(m.owned), func(a, b task.ID) int {
+			if c := cmp.Compare(a.Partition, b.Partition); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Subtopology, b.Subtopology)
+		})
+		for _, id := range owned {
 			if claim[id] != i || !exists[id] || !eligible(m, id) {
 				continue
 			}

@@ -193,3 +193,17 @@ func TestPartitionerMatchesKafka(t *testing.T) {
 		t.Error("explicit and keyed records must keep their partition")
 	}
 }
+
+func TestAssignTasksSpreadsSubtopologies(t *testing.T) {
+	tasks := tasksOf(2, 4)
+	got := assignTasks(tasks, []member{newMember("m0", 3, tasks), newMember("m1", -1, nil)})
+	for m, ts := range got {
+		per := make(map[int]int)
+		for _, id := range ts {
+			per[id.Subtopology]++
+		}
+		if per[0] != 2 || per[1] != 2 {
+			t.Errorf("%s got %v: want 2 tasks of each sub-topology", m, ts)
+		}
+	}
+}

@@ -73,4 +73,7 @@ type Config struct {
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
 	RebalanceTimeout  time.Duration
+	// PurgeInterval is how often consumed repartition records are
+	// deleted; zero means 30s (Kafka Streams' repartition.purge.interval.ms).
+	PurgeInterval time.Duration
 }

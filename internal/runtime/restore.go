@@ -336,6 +336,9 @@ func (rs *restorer) start(ctx context.Context, job *restoreJob) error {
 			sr.done.Store(true)
 			continue
 		}
+		if len(rs.active) == 0 {
+			rs.lastLog = time.Now() // progress is logged after restoreLogInterval
+		}
 		job.pending++
 		rs.active[tp{sr.topic, sr.partition}] = sr
 		rs.owner[sr] = job

@@ -27,9 +27,9 @@ const (
 	maxPollRecords = 10_000
 	// shutdownTimeout bounds the final commit of a clean shutdown.
 	shutdownTimeout = 30 * time.Second
-	// purgeInterval is how often consumed repartition records are
+	// defaultPurgeInterval is how often consumed repartition records are
 	// deleted (Kafka Streams' repartition.purge.interval.ms).
-	purgeInterval = 30 * time.Second
+	defaultPurgeInterval = 30 * time.Second
 )
 
 // Runtime is one running instance of an application.
@@ -38,9 +38,12 @@ type Runtime struct {
 	topo *topology.Topology
 	log  *slog.Logger
 
-	started    atomic.Bool
-	counts     map[string]int32 // resolved partition counts by topic
-	changelogs map[string]bool  // changelog topic names
+	started atomic.Bool
+	counts  map[string]int32 // resolved partition counts by topic
+	// storePartitions maps store names to their partition counts, for
+	// queries from other goroutines, once setup has resolved them.
+	storePartitions atomic.Pointer[map[string]int32]
+	changelogs      map[string]bool // changelog topic names
 
 	client   *kgo.Client // group consumer and producer
 	admin    *kgo.Client // restoration consumer and admin requests
@@ -56,10 +59,12 @@ type Runtime struct {
 	byTP       map[tp]*taskState
 	lastCommit time.Time
 	lastPurge  time.Time
+	closing    bool      // shutdown closed the tasks: assignments are ignored
 	ready      readyList // restored tasks waiting to start
 
 	fatalMu sync.Mutex
 	fatal   error
+	failed  atomic.Bool // fatal != nil, for the per-record check
 
 	// Counters, readable at any time.
 	processed, skipped, deadLettered, restored, commits atomic.Int64
@@ -87,6 +92,19 @@ func New(topo *topology.Topology, cfg Config) *Runtime {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.PurgeInterval <= 0 {
+		cfg.PurgeInterval = defaultPurgeInterval
+	}
+	// Resolve sets partition counts on the sub-topologies; give each
+	// runtime its own, since instances in one process may share a built
+	// topology. The nodes are not changed after Build and stay shared.
+	own := *topo
+	own.Subtopologies = make([]*topology.Subtopology, len(topo.Subtopologies))
+	for i, s := range topo.Subtopologies {
+		c := *s
+		own.Subtopologies[i] = &c
+	}
+	topo = &own
 	r := &Runtime{
 		cfg: cfg, topo: topo, log: cfg.Logger.With("app", cfg.AppID),
 		changelogs: make(map[string]bool),
@@ -250,7 +268,7 @@ func (r *Runtime) maybeCommit(ctx context.Context) error {
 		}
 		return err
 	}
-	if time.Since(r.lastPurge) >= purgeInterval {
+	if time.Since(r.lastPurge) >= r.cfg.PurgeInterval {
 		r.purgeRepartition(ctx)
 		r.lastPurge = time.Now()
 	}
@@ -391,12 +409,16 @@ func (r *Runtime) fail(err error) {
 	r.fatalMu.Lock()
 	if r.fatal == nil {
 		r.fatal = err
+		r.failed.Store(true)
 	}
 	r.fatalMu.Unlock()
 	r.wake.wake()
 }
 
 func (r *Runtime) fatalErr() error {
+	if !r.failed.Load() {
+		return nil
+	}
 	r.fatalMu.Lock()
 	defer r.fatalMu.Unlock()
 	return r.fatal
@@ -421,6 +443,7 @@ func (r *Runtime) commit(ctx context.Context) error {
 		if err := ts.flush(); err != nil {
 			return err
 		}
+		r.snapshot(ts)
 	}
 	if err := r.client.Flush(ctx); err != nil {
 		return fmt.Errorf("commit: wait for produced records: %w", err)
@@ -454,8 +477,12 @@ func (r *Runtime) commit(ctx context.Context) error {
 			}
 		}
 	})
+	if cerr != nil && ctx.Err() != nil {
+		// Shutting down: the final commit, on a fresh context, retries.
+		return nil
+	}
 	if cerr != nil {
-		if rebalancing(cerr) || ctx.Err() != nil {
+		if rebalancing(cerr) {
 			// The group moved on: the next owner reprocesses from the
 			// last committed offsets (at-least-once).
 			r.log.Warn("offset commit failed; records since the last commit may be processed again", "err", cerr)
@@ -526,6 +553,7 @@ func (r *Runtime) shutdown(runErr error) error {
 	for _, ts := range r.sortedTasks() {
 		r.closeTask(ts)
 	}
+	r.closing = true
 	return runErr
 }
 

@@ -55,6 +55,13 @@ func (r *Runtime) setup(ctx context.Context) error {
 	if err := r.topo.Resolve(counts); err != nil {
 		return err
 	}
+	storeParts := make(map[string]int32)
+	for _, s := range r.topo.Subtopologies {
+		for _, name := range s.Stores {
+			storeParts[name] = s.Partitions
+		}
+	}
+	r.storePartitions.Store(&storeParts)
 
 	var want []topicSpec
 	repartition := r.topo.InternalTopics(counts)

@@ -6,7 +6,9 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/weir-io/weir/internal/topology"
 	"github.com/weir-io/weir/state"
+	"github.com/weir-io/weir/window"
 )
 
 // TaskStatus is a snapshot of one assigned task.
@@ -105,20 +107,26 @@ func (r *Runtime) unregisterQuery(ts *taskState) {
 	}
 }
 
-// Get reads one key's committed value from a store: the value as of the
-// last commit (the task's record cache holds newer ones). The key is
-// routed to its task with Kafka's default partitioner, which is where
-// every key-value store's keys live; a nil value means absent.
-func (r *Runtime) Get(store string, key []byte) (int32, []byte, error) {
+// Entry is one store entry a query returns.
+type Entry struct {
+	Key, Value []byte
+}
+
+// Lookup reads one key's committed entries from the task that holds the
+// key: the key is routed with Kafka's default partitioner, which is where
+// every store's records are partitioned, so key is the serialized record
+// key. A key-value store returns the key's value, if any; a window store
+// returns every window of the key it keeps, as (window store key, value)
+// in window order. Queries see the stores as of the last commit: newer
+// updates are still in the tasks' record caches.
+func (r *Runtime) Lookup(store string, key []byte) (int32, []Entry, error) {
 	spec, ok := r.topo.Stores[store]
 	if !ok {
 		return -1, nil, fmt.Errorf("%w: %q", ErrStoreNotFound, store)
 	}
 	var partitions int32
-	for _, s := range r.topo.Subtopologies {
-		if slices.Contains(s.Stores, spec.Name) {
-			partitions = s.Partitions
-		}
+	if m := r.storePartitions.Load(); m != nil {
+		partitions = (*m)[spec.Name]
 	}
 	if partitions <= 0 {
 		return -1, nil, fmt.Errorf("%w: the application has not started", ErrNotLocal)
@@ -130,8 +138,26 @@ func (r *Runtime) Get(store string, key []byte) (int32, []byte, error) {
 	if !ok {
 		return p, nil, fmt.Errorf("%w: store %s partition %d", ErrNotLocal, store, p)
 	}
-	v, err := q.store.Get(key)
-	return p, v, err
+	if spec.Kind != topology.StoreWindow {
+		v, err := q.store.Get(key)
+		if err != nil || v == nil {
+			return p, nil, err
+		}
+		return p, []Entry{{Key: bytes.Clone(key), Value: v}}, nil
+	}
+	// Window store keys lead with the window start, so one key's windows
+	// are found by a scan of the partition.
+	it, err := q.store.Range(nil, nil)
+	if err != nil {
+		return p, nil, err
+	}
+	var out []Entry
+	for it.Next() {
+		if k, _, err := window.DecodeKey(it.Key()); err == nil && bytes.Equal(k, key) {
+			out = append(out, Entry{Key: bytes.Clone(it.Key()), Value: bytes.Clone(it.Value())})
+		}
+	}
+	return p, out, it.Close()
 }
 
 // Range calls fn for the committed entries in [from, to) of every local

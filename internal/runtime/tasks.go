@@ -67,7 +67,10 @@ func (l *logState) onAcked(rec *kgo.Record, err error) {
 // next is the changelog offset the store's content reaches: the next
 // offset to restore from.
 func (l *logState) next() int64 {
-	return max(l.restored, l.acked.Load()+1)
+	if a := l.acked.Load(); a >= 0 {
+		return max(l.restored, a+1)
+	}
+	return l.restored
 }
 
 func checkpointKey(topic string, partition int32) string {
@@ -192,6 +195,9 @@ func (o *taskOutput) Send(topic string, partition int32, key, value []byte, head
 func (r *Runtime) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closing {
+		return
+	}
 	var created []*taskState
 	for _, topic := range sortedKeys(assigned) {
 		sub, ok := r.topo.SubtopologyFor(topic)
@@ -219,6 +225,7 @@ func (r *Runtime) onAssigned(_ context.Context, _ *kgo.Client, assigned map[stri
 		r.statsMu.Lock()
 		r.stats[ts.id] = ts.stats
 		r.statsMu.Unlock()
+		r.snapshot(ts)
 		if len(ts.sub.Stores) == 0 {
 			if err := r.activate(ts, nil); err != nil {
 				r.fail(err)
@@ -366,7 +373,7 @@ func (r *Runtime) startReady() {
 			r.fail(err)
 			return
 		}
-		r.log.Info("task restored and running", "task", ts.id.String())
+		r.log.Debug("task running", "task", ts.id.String())
 	}
 }
 

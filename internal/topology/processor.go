@@ -98,6 +98,6 @@ type funcProcessor struct {
 	ctx Context
 }
 
-func (p *funcProcessor) Init(ctx Context) error    { p.ctx = ctx; return nil }
+func (p *funcProcessor) Init(ctx Context) error   { p.ctx = ctx; return nil }
 func (p *funcProcessor) Process(rec Record) error { return p.f(p.ctx, rec) }
 func (p *funcProcessor) Close() error             { return nil }

@@ -8,9 +8,9 @@ import (
 
 // Topology is a built graph, split into independent sub-topologies.
 type Topology struct {
-	AppID        string
+	AppID         string
 	Subtopologies []*Subtopology
-	Stores       map[string]*Store
+	Stores        map[string]*Store
 	// copartition lists groups of source topics that must have the same
 	// partition count.
 	copartition [][]string

@@ -37,7 +37,7 @@ type Driver struct {
 	counts map[string]int32
 	tasks  map[task.ID]*task.Task
 	topics map[string][]Record // everything written, by topic
-	queue  []pending            // records written to topics the topology reads
+	queue  []pending           // records written to topics the topology reads
 	cache  int
 	hasher kgo.Partitioner
 }
