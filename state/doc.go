@@ -45,4 +45,13 @@
 //
 // Checkpoint files use Kafka Streams' text format, so operators who know
 // Kafka's .checkpoint files can read ours.
+//
+// # Metadata files
+//
+// Stores hold bytes, so a tool reading a stopped application's state
+// directory needs to know how to decode them. Next to each store's directory
+// the runtime writes a [Meta] as <task dir>/<store>.meta.json ([MetaPath],
+// [WriteMeta]): the store's kind, the names of its key and value serdes, a
+// window store's window size and the changelog topic. `weir state` reads
+// them with [ReadMeta].
 package state

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,6 +119,10 @@ type AppConfig struct {
 	ReplicationFactor int16
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
+	// HTTPAddr, if set, serves the topology, task status (lag, restore
+	// progress), metrics and the stores' contents as JSON on this address
+	// while Run runs (see Handler). Default: no server.
+	HTTPAddr string
 
 	// Group timing and repartition purging, for tests; zero keeps the
 	// defaults.
@@ -132,8 +138,9 @@ const (
 // of the application: start as many instances (processes) with the same
 // ApplicationID as needed, and they share the work.
 type App struct {
-	topo *topology.Topology
-	rt   *runtime.Runtime
+	topo     *topology.Topology
+	rt       *runtime.Runtime
+	httpAddr string
 }
 
 // validAppID is what may appear in topic names, which the id prefixes.
@@ -189,7 +196,7 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		RebalanceTimeout:  cfg.rebalanceTimeout,
 		PurgeInterval:     cfg.purgeInterval,
 	})
-	return &App{topo: topo, rt: rt}, nil
+	return &App{topo: topo, rt: rt, httpAddr: cfg.HTTPAddr}, nil
 }
 
 // Run runs the application until ctx is done or a fatal error occurs. On
@@ -208,10 +215,33 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 //
 // An App runs once.
 func (a *App) Run(ctx context.Context) error {
+	if a.httpAddr != "" {
+		stop, err := a.serveHTTP()
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if err := a.rt.Run(ctx); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
 	return nil
+}
+
+// serveHTTP starts the HTTP endpoint and returns its shutdown.
+func (a *App) serveHTTP() (stop func(), err error) {
+	ln, err := net.Listen("tcp", a.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("stream: http: %w", err)
+	}
+	a.rt.Logger().Info("serving stores and status over HTTP", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
 }
 
 // Describe renders the topology as text, in Kafka Streams' layout.

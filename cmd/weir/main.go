@@ -1,5 +1,6 @@
-// Command weir is the one binary of weir: it runs a broker and administers
-// topics, records and consumer groups on any Kafka-compatible cluster.
+// Command weir is the one binary of weir: it runs a broker, administers
+// topics, records and consumer groups on any Kafka-compatible cluster, and
+// inspects the local state of stream applications.
 //
 // Every command's core is a method of app taking (ctx, io.Writer, args), so
 // tests drive the same code paths a person does; run ties them to the process.
@@ -49,6 +50,7 @@ var commands = []command{
 	{"produce", "produce lines from stdin as records", (*app).produceCmd},
 	{"consume", "print records from a topic", (*app).consumeCmd},
 	{"group", "list, describe, reset and delete consumer groups", (*app).groupCmd},
+	{"state", "inspect a stopped stream application's state stores", (*app).stateCmd},
 }
 
 // run executes the command line args and returns the process exit code:

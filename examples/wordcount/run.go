@@ -28,7 +28,7 @@ func run(ctx context.Context) error {
 		brokers = addr
 	}
 	app, err := stream.NewApp(topology(f.Input, f.Output), stream.AppConfig{
-		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir,
+		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir, HTTPAddr: f.HTTP,
 	})
 	if err != nil {
 		return err

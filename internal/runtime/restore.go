@@ -325,6 +325,10 @@ func (rs *restorer) start(ctx context.Context, job *restoreJob) error {
 			return fmt.Errorf("open store %s: %w", sr.spec.Name, err)
 		}
 		sr.store = s
+		if err := writeMeta(job.dir, sr.spec, rs.r.cfg.AppID); err != nil {
+			s.Close()
+			return fmt.Errorf("store %s: %w", sr.spec.Name, err)
+		}
 		job.opened[sr.spec.Name] = s
 		if sr.topic == "" {
 			sr.done.Store(true)
@@ -541,4 +545,15 @@ func (l *readyList) take() []*restoreJob {
 	j := l.jobs
 	l.jobs = nil
 	return j
+}
+
+// writeMeta records how to decode the store beside it, for `weir state`;
+// it rewrites the file (and its fsyncs) only when the content changed.
+func writeMeta(taskDir string, spec *topology.Store, appID string) error {
+	path := state.MetaPath(taskDir, spec.Name)
+	m := spec.Meta(appID)
+	if old, err := state.ReadMeta(path); err == nil && old == m {
+		return nil
+	}
+	return state.WriteMeta(path, m)
 }

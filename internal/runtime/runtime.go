@@ -632,3 +632,6 @@ func (w *waker) context(parent context.Context, deadline time.Time) (context.Con
 		cancel()
 	}
 }
+
+// Logger is the logger the runtime writes to.
+func (r *Runtime) Logger() *slog.Logger { return r.log }
