@@ -91,6 +91,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
+			// Kafka sends empty records, never null: sarama (Fetch v8),
+			// librdkafka and kafka-python fail to parse a null.
+			sp.RecordBatches = []byte{}
 			p, err := fetchPartition(t, req.Version, rp)
 			if err == nil {
 				var n int
@@ -149,7 +152,7 @@ func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.Fe
 	if err != nil {
 		return 0, storageError(err)
 	}
-	if !first && len(raw) > max {
+	if len(raw) == 0 || !first && len(raw) > max {
 		return 0, nil
 	}
 	sp.RecordBatches = raw

@@ -163,3 +163,28 @@ func TestAcksZeroSendsNoResponse(t *testing.T) {
 		t.Fatalf("first response has correlation %d; acks=0 must not be answered", corr)
 	}
 }
+
+// TestFetchOfEmptyPartitionSendsEmptyNotNullRecords: Kafka encodes an empty
+// partition's records as length 0; sarama (Fetch v8), librdkafka and
+// kafka-python cannot parse the null (length -1) that an unset field gives.
+func TestFetchOfEmptyPartitionSendsEmptyNotNullRecords(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := client(t, b.Addr())
+	mustCreate(t, testCtx(t), cl, "empty", 1)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxWaitMillis, req.MaxBytes = 8, 0, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "empty"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+	req.Topics = []kmsg.FetchRequestTopic{ft}
+	c.send(1, 8, 3, req.AppendTo(nil), false)
+	_, body := c.read()
+	// The v8 response ends with the partition's aborted transactions
+	// (null, -1) and then its records: length 0, no bytes.
+	if tail := body[len(body)-8:]; string(tail) != "\xff\xff\xff\xff\x00\x00\x00\x00" {
+		t.Fatalf("response ends % x; want null aborted transactions then empty (not null) records", tail)
+	}
+}

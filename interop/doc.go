@@ -20,7 +20,8 @@
 // confluent_kafka or kafka) skip when it is missing, and fail instead when
 // the CI environment variable is set, since CI installs them (.ci/run).
 //
-// Set INTEROP_DEBUG=1 to get client-side protocol logs: sarama's Logger,
-// kcat's -d broker,protocol, librdkafka's debug and kafka-python's DEBUG
-// logging, which the tests print on failure (or always with -v).
+// Set INTEROP_DEBUG=1, or a subset such as INTEROP_DEBUG=sarama,kcat,python,
+// for client-side protocol logs: sarama's Logger, kcat's -d
+// broker,protocol,cgrp,fetch, librdkafka's debug and kafka-python's DEBUG
+// logging, printed on failure (or always with -v).
 package interop

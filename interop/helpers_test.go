@@ -3,13 +3,14 @@ package interop_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,11 +20,17 @@ import (
 	"github.com/weir-io/weir/broker/brokertest"
 )
 
-// debug turns on client-side protocol logging (INTEROP_DEBUG=1).
+// debug turns on client-side protocol logging: INTEROP_DEBUG=1 for every
+// client, or a comma-separated subset of sarama, kcat, python.
 var debug = os.Getenv("INTEROP_DEBUG") != ""
 
+func debugFor(client string) bool {
+	v := os.Getenv("INTEROP_DEBUG")
+	return v == "1" || slices.Contains(strings.Split(v, ","), client)
+}
+
 func TestMain(m *testing.M) {
-	if debug {
+	if debugFor("sarama") {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Ltime|log.Lmicroseconds)
 	}
 	os.Exit(m.Run())
@@ -104,43 +111,97 @@ func needPython(t *testing.T, module, pkg string) {
 	}
 }
 
-// run runs a command with stdin, returning stdout; stderr is logged when
+// run runs a command with stdin, returning stdout; stderr is shown when
 // the command fails (which fails the test) or when debugging.
 func run(ctx context.Context, t *testing.T, stdin string, name string, args ...string) string {
 	t.Helper()
-	out, stderr, err := runErr(ctx, stdin, name, args...)
+	return runAbort(ctx, t, stdin, "", name, args...)
+}
+
+// runAbort is run that also kills the command, failing the test, as soon
+// as its stderr shows abortOn (if not empty): a client that logs a
+// protocol error may otherwise retry until the deadline.
+func runAbort(ctx context.Context, t *testing.T, stdin, abortOn string, name string, args ...string) string {
+	t.Helper()
+	out, stderr, err := runErr(ctx, stdin, abortOn, name, args...)
 	if err != nil {
-		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, out, stderr)
+		t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", name, strings.Join(args, " "), err, clip(out), clip(stderr))
 	}
-	if debug || testing.Verbose() && stderr != "" {
-		t.Logf("%s %s stderr:\n%s", name, strings.Join(args, " "), stderr)
+	if debug && stderr != "" {
+		t.Logf("%s %s stderr:\n%s", name, strings.Join(args, " "), clip(stderr))
 	}
 	return out
 }
 
-func runErr(ctx context.Context, stdin string, name string, args ...string) (stdout, stderr string, err error) {
+// clip keeps the first 10 and last 40 lines of long command output.
+func clip(s string) string {
+	lines := strings.Split(s, "\n")
+	if debug || len(lines) <= 50 {
+		return s
+	}
+	return strings.Join(lines[:10], "\n") + fmt.Sprintf("\n[... %d lines ...]\n", len(lines)-50) + strings.Join(lines[len(lines)-40:], "\n")
+}
+
+func runErr(ctx context.Context, stdin, abortOn string, name string, args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
+	var o bytes.Buffer
+	e := &watchWriter{pat: []byte(abortOn), hit: func(line string) {
+		cancel(fmt.Errorf("aborted: stderr shows %q: %s", abortOn, line))
+	}}
+	cmd.Stdout, cmd.Stderr = &o, e
 	cmd.WaitDelay = 5 * time.Second
-	if debug {
-		cmd.Env = append(os.Environ(), "INTEROP_DEBUG=1")
+	// The Python scripts log verbosely when INTEROP_DEBUG is non-empty.
+	pyDebug := ""
+	if debugFor("python") {
+		pyDebug = "1"
 	}
+	cmd.Env = append(os.Environ(), "INTEROP_DEBUG="+pyDebug)
 	err = cmd.Run()
 	if ctx.Err() != nil {
-		err = fmt.Errorf("%w (context: %v)", err, ctx.Err())
+		err = fmt.Errorf("%w (%v)", err, context.Cause(ctx))
 	}
 	return o.String(), e.String(), err
 }
 
-// runJSON runs a command and decodes its stdout as JSON into v.
-func runJSON(ctx context.Context, t *testing.T, v any, name string, args ...string) {
-	t.Helper()
-	out := run(ctx, t, "", name, args...)
-	if err := json.Unmarshal([]byte(out), v); err != nil {
-		t.Fatalf("%s %s: decoding stdout: %v\nstdout:\n%s", name, strings.Join(args, " "), err, out)
+// watchWriter collects a command's stderr and calls hit once with the
+// first line that contains pat.
+type watchWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	pat  []byte
+	hit  func(line string)
+	seen bool
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	from := max(0, w.buf.Len()-len(w.pat))
+	w.buf.Write(p)
+	if w.seen || len(w.pat) == 0 {
+		return len(p), nil
 	}
+	b := w.buf.Bytes()
+	if i := bytes.Index(b[from:], w.pat); i >= 0 {
+		w.seen = true
+		i += from
+		lo := bytes.LastIndexByte(b[:i], '\n') + 1
+		hi := len(b)
+		if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+			hi = i + j
+		}
+		w.hit(string(b[lo:hi]))
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // rec is one record as a client saw it, in a client-neutral form.

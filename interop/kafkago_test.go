@@ -2,13 +2,13 @@ package interop_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -19,6 +19,16 @@ func TestKafkaGo(t *testing.T) {
 	t.Run("DialCreateTopicsReadPartitions", func(t *testing.T) { kafkagoConn(t, addr) })
 	t.Run("WriterPartitionReader", func(t *testing.T) { kafkagoWriter(t, addr) })
 	t.Run("GroupReaderResume", func(t *testing.T) { kafkagoGroup(t, addr) })
+}
+
+// newTransport is a kafka-go Transport of the test's own. Writers otherwise
+// share kafka.DefaultTransport, whose metadata cache (MetadataTTL 6 s)
+// does not know topics created after its last refresh, so a Writer would
+// fail with UNKNOWN_TOPIC_OR_PARTITION: client behaviour, not the broker's.
+func newTransport(t *testing.T) *kafka.Transport {
+	tr := &kafka.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
 }
 
 // kafkagoCreate creates topics through kafka.Dial, the controller's Conn
@@ -83,11 +93,13 @@ func kafkagoConn(t *testing.T, addr string) {
 			t.Errorf("partition %d = %+v, want leader/replica/isr node 1 at %s", i, p, addr)
 		}
 	}
-	if _, err := conn.ReadPartitions("kgo-missing"); !errors.Is(err, kafka.UnknownTopicOrPartition) {
-		// Metadata v1 (kafka-go's Conn) has no allow_auto_topic_creation:
-		// Kafka auto-creates on it when auto-create is on, so either an
-		// error or a new topic is acceptable; only log.
-		t.Logf("ReadPartitions(missing topic): %v", err)
+	// kafka-go's Conn asks Metadata to auto-create, and auto-creation is
+	// on: an unknown topic appears with the default partition count.
+	if ps, err := conn.ReadPartitions("kgo-conn-other"); err != nil || len(ps) != 1 {
+		t.Errorf("ReadPartitions(unknown topic) = %+v, %v; want it auto-created with 1 partition", ps, err)
+	}
+	if hw := highWatermarks(t, addr, "kgo-conn-other"); len(hw) != 1 || hw[0] != 0 {
+		t.Errorf("auto-created kgo-conn-other: high watermarks %s, want one empty partition", fmtOffsets(hw))
 	}
 
 	// Produce and fetch on the partition leader's Conn (Produce v7 and
@@ -132,13 +144,20 @@ func kafkagoConn(t *testing.T, addr string) {
 	if err := conn.DeleteTopics(topic); err != nil {
 		t.Fatalf("DeleteTopics: %v", err)
 	}
-	eventually(ctx, t, "topic deleted", func() error {
-		ps, err := conn.ReadPartitions(topic)
-		if err == nil && len(ps) > 0 {
-			return fmt.Errorf("still has %d partitions", len(ps))
-		}
-		return nil
-	})
+	// Not ReadPartitions: kafka-go's Metadata asks for auto-creation, which
+	// would bring the topic back.
+	admin, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig(sarama.V2_0_0_0))
+	if err != nil {
+		t.Fatalf("NewClusterAdmin: %v", err)
+	}
+	defer admin.Close()
+	topics, err := admin.ListTopics()
+	if err != nil {
+		t.Fatalf("ListTopics: %v", err)
+	}
+	if _, ok := topics[topic]; ok {
+		t.Errorf("%s still listed after DeleteTopics", topic)
+	}
 }
 
 func kgoRec(m kafka.Message) rec {
@@ -192,7 +211,7 @@ func kafkagoWriter(t *testing.T, addr string) {
 			const parts, n = 3, 40
 			kafkagoCreate(ctx, t, addr, kafka.TopicConfig{Topic: topic, NumPartitions: parts, ReplicationFactor: 1})
 			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
-				Compression: cd.c, BatchSize: 8, BatchTimeout: 5 * time.Millisecond}
+				Compression: cd.c, BatchSize: 8, BatchTimeout: 5 * time.Millisecond, Transport: newTransport(t)}
 			defer w.Close()
 			var msgs []kafka.Message
 			for i := 0; i < n; i++ {
@@ -231,6 +250,21 @@ func kafkagoWriter(t *testing.T, addr string) {
 				}
 				checkRecs(t, "partition Reader from offset 2", mid, wantMid)
 			}
+			// Stored as the Writer compressed them.
+			client, err := sarama.NewClient([]string{addr}, saramaConfig(sarama.V2_1_0_0))
+			if err != nil {
+				t.Fatalf("sarama NewClient: %v", err)
+			}
+			defer client.Close()
+			wantCodec := map[string]sarama.CompressionCodec{"none": sarama.CompressionNone, "gzip": sarama.CompressionGZIP,
+				"snappy": sarama.CompressionSnappy, "lz4": sarama.CompressionLZ4, "zstd": sarama.CompressionZSTD}[cd.name]
+			for p := int32(0); p < parts; p++ {
+				for _, b := range rawBatches(t, client, topic, p) {
+					if b.Codec != wantCodec {
+						t.Errorf("%d@%d: batch stored with codec %s, want %s", p, b.FirstOffset, b.Codec, wantCodec)
+					}
+				}
+			}
 			if st := w.Stats(); st.Errors != 0 || st.Messages != n {
 				t.Errorf("Writer stats: %d messages, %d errors; want %d, 0", st.Messages, st.Errors, n)
 			}
@@ -243,7 +277,8 @@ func kafkagoGroup(t *testing.T, addr string) {
 	topic, group := "kgo-group", "kgo-group"
 	const parts, n, firstRun = 3, 36, 14
 	kafkagoCreate(ctx, t, addr, kafka.TopicConfig{Topic: topic, NumPartitions: parts, ReplicationFactor: 1})
-	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: topic, Balancer: &kafka.RoundRobin{}, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, Transport: newTransport(t)}
 	defer w.Close()
 	var msgs []kafka.Message
 	for i := 0; i < n; i++ {
@@ -304,7 +339,7 @@ func kafkagoGroup(t *testing.T, addr string) {
 		t.Fatalf("after first reader: committed %s, want %s", fmtOffsets(c), fmtOffsets(wantCommitted))
 	}
 	// kafka-go's own OffsetFetch agrees.
-	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(addr), Timeout: 10 * time.Second, Transport: newTransport(t)}
 	of, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0, 1, 2}}})
 	if err != nil || of.Error != nil {
 		t.Fatalf("Client.OffsetFetch: %v / %v", err, of)

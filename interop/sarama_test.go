@@ -68,6 +68,7 @@ func producerHeaders(m map[string]string) []sarama.RecordHeader {
 func saramaConsumeAll(ctx context.Context, t *testing.T, addr string, v sarama.KafkaVersion, topic string, hw map[int32]int64) []rec {
 	t.Helper()
 	cfg := saramaConfig(v)
+	cfg.Consumer.Return.Errors = true
 	consumer, err := sarama.NewConsumer([]string{addr}, cfg)
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
@@ -293,6 +294,7 @@ func saramaTail(t *testing.T, addr string, v sarama.KafkaVersion) {
 	createTopic(t, addr, topic, 2, nil)
 	cfg := saramaConfig(v)
 	cfg.Consumer.MaxWaitTime = 50 * time.Millisecond
+	cfg.Consumer.Return.Errors = true
 	consumer, err := sarama.NewConsumer([]string{addr}, cfg)
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
@@ -308,14 +310,19 @@ func saramaTail(t *testing.T, addr string, v sarama.KafkaVersion) {
 		pcs[p] = pc
 	}
 	// Let a few empty fetches (MaxWaitTime 50ms) go by.
-	idle := time.NewTimer(400 * time.Millisecond)
-	for p, pc := range pcs {
+	idle := time.After(400 * time.Millisecond)
+	for quiet := false; !quiet; {
 		select {
-		case err := <-pc.Errors():
-			t.Fatalf("partition %d: error while idle: %v", p, err)
-		case m := <-pc.Messages():
-			t.Fatalf("partition %d: unexpected message %+v", p, m)
-		case <-idle.C:
+		case err := <-pcs[0].Errors():
+			t.Fatalf("partition 0: error while idle: %v", err)
+		case err := <-pcs[1].Errors():
+			t.Fatalf("partition 1: error while idle: %v", err)
+		case m := <-pcs[0].Messages():
+			t.Fatalf("partition 0: unexpected message %+v", m)
+		case m := <-pcs[1].Messages():
+			t.Fatalf("partition 1: unexpected message %+v", m)
+		case <-idle:
+			quiet = true
 		}
 	}
 	pcfg := saramaConfig(v)
@@ -750,4 +757,41 @@ func saramaAdmin(t *testing.T, addr string, v sarama.KafkaVersion) {
 	if err := admin.DeleteTopic(topic); !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
 		t.Errorf("DeleteTopic of a deleted topic: %v, want %v", err, sarama.ErrUnknownTopicOrPartition)
 	}
+}
+
+// TestSaramaGroupJoinLatency checks brokertest's promise of no initial
+// rebalance delay (GroupInitialRebalanceDelay 0): a lone member gets its
+// assignment at once, not after Kafka's default 3 s.
+func TestSaramaGroupJoinLatency(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t)
+	ctx := testCtx(t, 30*time.Second)
+	topic := "sarama-join-latency"
+	createTopic(t, b.Addr(), topic, 1, nil)
+	cfg := saramaConfig(sarama.V2_0_0_0)
+	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
+	cg, err := sarama.NewConsumerGroup([]string{b.Addr()}, "join-latency", cfg)
+	if err != nil {
+		t.Fatalf("NewConsumerGroup: %v", err)
+	}
+	defer cg.Close()
+	st := &groupState{gen: map[int]int32{}, claims: map[int][]int32{}, got: map[string][]int{}, recs: map[int][]rec{}}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- cg.Consume(runCtx, []string{topic}, groupHandler{0, st, topic}) }()
+	eventually(ctx, t, "assignment", func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if len(st.claims[0]) != 1 {
+			return fmt.Errorf("claims %v", st.claims)
+		}
+		return nil
+	})
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("a lone member waited %v for its assignment; with GroupInitialRebalanceDelay 0 the join should complete at once", d.Round(time.Millisecond))
+	}
+	stop()
+	<-done
 }
