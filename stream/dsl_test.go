@@ -188,3 +188,51 @@ func TestBuildErrors(t *testing.T) {
 		t.Fatalf("topic read twice: %v", err)
 	}
 }
+
+// TestMoreOperators covers FlatMap, Peek, Foreach, Merge, ToTopics,
+// Repartition, ToTable, Reduce, KTable.MapValues and KTable.LeftJoin.
+func TestMoreOperators(t *testing.T) {
+	b := stream.NewBuilder()
+	var peeked, visited int
+	a := stream.From(b, "a", serde.String(), serde.String())
+	c := stream.From(b, "c", serde.String(), serde.String())
+	merged := a.Merge(c).
+		FlatMap(func(k, v string) ([]stream.KeyValue[string, int64], error) {
+			var out []stream.KeyValue[string, int64]
+			for _, w := range strings.Fields(v) {
+				out = append(out, stream.KeyValue[string, int64]{Key: w, Value: int64(len(w))})
+			}
+			return out, nil
+		}).
+		Peek(func(string, int64) error { peeked++; return nil }).
+		Repartition(serde.String(), serde.Int64(), stream.Named("by-word"))
+	merged.Foreach(func(string, int64) error { visited++; return nil })
+	merged.ToTopics(func(k string, _ int64) (string, error) { return "len-" + k[:1], nil }, serde.String(), serde.Int64())
+	sums := merged.GroupByKey(serde.String(), serde.Int64()).
+		Reduce(func(x, y int64) (int64, error) { return x + y, nil }, stream.Named("sums"))
+	latest := merged.ToTable(serde.String(), serde.Int64(), stream.Named("latest")).
+		MapValues(func(_ string, n int64) (string, error) { return fmt.Sprint("len ", n), nil })
+	sums.LeftJoin(latest, func(_ string, sum int64, l *string) (string, error) {
+		if l == nil {
+			return fmt.Sprint(sum, " / none"), nil
+		}
+		return fmt.Sprint(sum, " / ", *l), nil
+	}).ToStream().To("joined", serde.String(), serde.String())
+
+	d := streamtest.New(t, b)
+	streamtest.Input(d, "a", serde.String(), serde.String()).Pipe("x", "go gopher", t0)
+	streamtest.Input(d, "c", serde.String(), serde.String()).Pipe("y", "go", t0)
+	if peeked != 3 || visited != 3 {
+		t.Fatalf("peeked %d, visited %d; want 3 each", peeked, visited)
+	}
+	if n := len(d.Records("streamtest-by-word-repartition")); n != 3 {
+		t.Fatalf("%d records through the repartition topic, want 3", n)
+	}
+	if got := streamtest.ToMap(streamtest.Output(d, "len-g", serde.String(), serde.Int64())); !maps.Equal(got, map[string]int64{"go": 2, "gopher": 6}) {
+		t.Fatalf("len-g: %v", got)
+	}
+	joined := streamtest.ToMap(streamtest.Output(d, "joined", serde.String(), serde.String()))
+	if joined["go"] != "4 / len 2" || joined["gopher"] != "6 / len 6" {
+		t.Fatalf("joined %v", joined)
+	}
+}

@@ -97,3 +97,20 @@ func TestWindowedStoreSurvivesInTheDriver(t *testing.T) {
 		t.Fatalf("stored %v", v)
 	}
 }
+
+func TestAdvanceTimeClosesWindows(t *testing.T) {
+	b := stream.NewBuilder()
+	revenue(b, stream.EmitFinal())
+	d := streamtest.New(t, b)
+	in := streamtest.Input(d, "sales", serde.String(), serde.JSON[sale]())
+	out := streamtest.Output(d, "revenue-out", serde.String(), serde.String())
+	in.Pipe("1", sale{"eu", 10}, base)
+	d.AdvanceTime(base.Add(69 * time.Second))
+	if got := out.ReadAll(); len(got) != 0 {
+		t.Fatalf("window closed before end + grace: %+v", got)
+	}
+	d.AdvanceTime(base.Add(70 * time.Second))
+	if got := out.ReadAll(); len(got) != 1 || got[0].Value != "12:00 10" {
+		t.Fatalf("after advancing to the close time: %+v", got)
+	}
+}

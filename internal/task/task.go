@@ -299,6 +299,17 @@ func (t *Task) Flush() error {
 	return nil
 }
 
+// AdvanceStreamTime moves stream time to ts (if later) as a record with
+// that timestamp would, running punctuation (windows close), without
+// processing a record. The test driver uses it.
+func (t *Task) AdvanceStreamTime(ts int64) error {
+	if ts <= t.streamTime {
+		return nil
+	}
+	t.streamTime = ts
+	return t.punctuate()
+}
+
 // StreamTime is the largest timestamp processed, -1 before any.
 func (t *Task) StreamTime() int64 { return t.streamTime }
 

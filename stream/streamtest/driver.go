@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -194,6 +195,19 @@ func (d *Driver) taskIDs() []task.ID {
 		return ids[i].Partition < ids[j].Partition
 	})
 	return ids
+}
+
+// AdvanceTime moves every task's stream time to t, as a record stamped t
+// would, without processing one: windows whose close time has passed emit
+// their final results. Stream time never goes back.
+func (d *Driver) AdvanceTime(t time.Time) {
+	d.t.Helper()
+	for _, id := range d.taskIDs() {
+		if err := d.tasks[id].AdvanceStreamTime(t.UnixMilli()); err != nil {
+			d.t.Fatalf("streamtest: %v", err)
+		}
+		d.drain()
+	}
 }
 
 // Records returns every record written to topic so far, changelogs and
