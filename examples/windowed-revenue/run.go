@@ -11,52 +11,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/examples/internal/demo"
-	"github.com/weir-io/weir/stream"
 )
 
 func run(ctx context.Context) error {
-	f := demo.Parse("orders", "revenue-per-region", "windowed-revenue")
-	stateDir, err := demo.StateDir(f.StateDir)
-	if err != nil {
-		return err
-	}
-	brokers, embedded := f.Brokers, f.Brokers == ""
-	if embedded {
+	return demo.Run(ctx, demo.Example{
+		Name: "windowed revenue", Input: "orders", Output: "revenue-per-region", AppID: "windowed-revenue",
 		// One input partition keeps event-time order, and so which orders
 		// are late, deterministic for the reference check.
-		addr, stopBroker, err := demo.Embedded(ctx, map[string]int32{f.Input: 1, f.Output: 1})
-		if err != nil {
-			return err
-		}
-		defer stopBroker()
-		brokers = addr
-	}
-	app, err := stream.NewApp(topology(f.Input, f.Output), stream.AppConfig{
-		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir, HTTPAddr: f.HTTP,
+		Partitions: 1,
+		Topology:   topology,
+		Demo: func(ctx context.Context, f demo.Flags, brokers string) error {
+			orders := generate(f.Records)
+			go demo.Produce(ctx, brokers, f.Input, func(i int) *kgo.Record {
+				v, _ := json.Marshal(orders[i])
+				return &kgo.Record{Key: []byte(orders[i].OrderID), Value: v}
+			}, len(orders), 0)
+			return follow(ctx, brokers, f.Output, reference(orders))
+		},
 	})
-	if err != nil {
-		return err
-	}
-	if !embedded {
-		fmt.Printf("windowed revenue: %s → %s on %s (state in %s)\n", f.Input, f.Output, brokers, stateDir)
-		return app.Run(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	orders := generate(f.Records)
-	go demo.Produce(ctx, brokers, f.Input, func(i int) *kgo.Record {
-		v, _ := json.Marshal(orders[i])
-		return &kgo.Record{Key: []byte(orders[i].OrderID), Value: v}
-	}, len(orders), 0)
-	want := reference(orders)
-	err = follow(ctx, brokers, f.Output, want)
-	cancel()
-	if runErr := <-done; err == nil {
-		err = runErr
-	}
-	return err
 }
 
 // generate makes n orders over a few minutes of event time, a few of them

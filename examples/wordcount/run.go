@@ -9,48 +9,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/examples/internal/demo"
-	"github.com/weir-io/weir/stream"
 )
 
 func run(ctx context.Context) error {
-	f := demo.Parse("text-input", "word-counts", "wordcount")
-	stateDir, err := demo.StateDir(f.StateDir)
-	if err != nil {
-		return err
-	}
-	brokers, embedded := f.Brokers, f.Brokers == ""
-	if embedded {
-		addr, stopBroker, err := demo.Embedded(ctx, map[string]int32{f.Input: 3, f.Output: 3})
-		if err != nil {
-			return err
-		}
-		defer stopBroker()
-		brokers = addr
-	}
-	app, err := stream.NewApp(topology(f.Input, f.Output), stream.AppConfig{
-		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir, HTTPAddr: f.HTTP,
+	return demo.Run(ctx, demo.Example{
+		Name: "word count", Input: "text-input", Output: "word-counts", AppID: "wordcount", Partitions: 3,
+		Topology: topology,
+		Demo: func(ctx context.Context, f demo.Flags, brokers string) error {
+			want := generate(ctx, brokers, f.Input, f.Records)
+			if err := followCounts(ctx, brokers, f.Output, want); err != nil {
+				return err
+			}
+			fmt.Printf("all %d word counts match a plain Go map over the same %d lines\n", len(want), f.Records)
+			return nil
+		},
 	})
-	if err != nil {
-		return err
-	}
-	if !embedded {
-		fmt.Printf("word count: %s → %s on %s (state in %s)\n", f.Input, f.Output, brokers, stateDir)
-		return app.Run(ctx)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	want := generate(ctx, brokers, f.Input, f.Records)
-	err = followCounts(ctx, brokers, f.Output, want)
-	if err == nil {
-		fmt.Printf("all %d word counts match a plain Go map over the same %d lines\n", len(want), f.Records)
-	}
-	cancel()
-	if runErr := <-done; err == nil {
-		err = runErr
-	}
-	return err
 }
 
 // sample is the generator's corpus.

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/broker"
+	"github.com/weir-io/weir/stream"
 )
 
 // Flags are the options every example takes.
@@ -139,4 +140,57 @@ func StateDir(dir string) (string, error) {
 		return dir, nil
 	}
 	return os.MkdirTemp("", "weir-state-")
+}
+
+// Example is one example program: its topology and, for the embedded mode,
+// how to feed it and check its output.
+type Example struct {
+	Name       string
+	Input      string // default input topic
+	Output     string // default output topic
+	AppID      string // default application id
+	Partitions int32  // of both topics in embedded mode
+	Topology   func(input, output string) *stream.Builder
+	// Demo feeds the input and follows the output on an embedded broker,
+	// returning when the results are checked (or wrong).
+	Demo func(ctx context.Context, f Flags, brokers string) error
+}
+
+// Run parses the flags and runs the example: against --brokers until ctx
+// ends, or on an embedded broker with its generator and check.
+func Run(ctx context.Context, ex Example) error {
+	f := Parse(ex.Input, ex.Output, ex.AppID)
+	stateDir, err := StateDir(f.StateDir)
+	if err != nil {
+		return err
+	}
+	brokers, embedded := f.Brokers, f.Brokers == ""
+	if embedded {
+		addr, stopBroker, err := Embedded(ctx, map[string]int32{f.Input: ex.Partitions, f.Output: ex.Partitions})
+		if err != nil {
+			return err
+		}
+		defer stopBroker()
+		brokers = addr
+	}
+	app, err := stream.NewApp(ex.Topology(f.Input, f.Output), stream.AppConfig{
+		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir, HTTPAddr: f.HTTP,
+	})
+	if err != nil {
+		return err
+	}
+	if !embedded {
+		fmt.Printf("%s: %s → %s on %s (state in %s)\n", ex.Name, f.Input, f.Output, brokers, stateDir)
+		return app.Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	err = ex.Demo(ctx, f, brokers)
+	cancel()
+	if runErr := <-done; err == nil {
+		err = runErr
+	}
+	return err
 }
