@@ -46,6 +46,13 @@ func loadMeta(dir string) (metaFile, error) {
 	if m.Version != 1 {
 		return metaFile{}, fmt.Errorf("broker: metadata file version %d is not supported", m.Version)
 	}
+	for _, t := range m.Topics {
+		// Names become directory names: never trust them blindly.
+		if err := validateTopicName(t.Name); err != nil || t.Partitions < 1 {
+			return metaFile{}, fmt.Errorf("broker: metadata file %s is corrupt: topic %q with %d partitions",
+				filepath.Join(dir, metaFileName), t.Name, t.Partitions)
+		}
+	}
 	return m, nil
 }
 
