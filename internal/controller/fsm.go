@@ -1,0 +1,512 @@
+package controller
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Limits that keep one record (and a hostile snapshot) bounded.
+const (
+	MaxPartitions        = 1 << 16 // per topic
+	MaxReplicationFactor = 32
+	MaxProducerIDBlock   = 1 << 20
+	maxConfigs           = 1024
+	maxTopicNameLen      = 249 // Kafka: 255 minus room for a partition suffix
+)
+
+// ProducerIDBlock is the half-open range [Start, Start+Size) of producer
+// ids reserved by one AllocateProducerIDs record.
+type ProducerIDBlock struct {
+	Start int64
+	Size  int64
+}
+
+// Result is what FSM.Apply returns for every record, reaching the caller
+// through raft's ApplyFuture.Response. Err is nil or an *Error; the other
+// fields are set by the record types that assign something.
+type Result struct {
+	Err         error
+	BrokerEpoch int64           // RegisterBroker
+	ProducerIDs ProducerIDBlock // AllocateProducerIDs
+}
+
+// FSM is the controller's raft.FSM: it applies metadata records to an
+// Image. Apply, Snapshot and Restore are called by raft on one goroutine;
+// Image may be called from any goroutine at any time.
+type FSM struct {
+	mu  sync.Mutex // serializes writers when used outside raft (tests)
+	img atomic.Pointer[Image]
+}
+
+var _ raft.FSM = (*FSM)(nil)
+
+// NewFSM returns an FSM holding the empty image.
+func NewFSM() *FSM {
+	f := &FSM{}
+	f.img.Store(emptyImage())
+	return f
+}
+
+// Image returns the current image; it never changes once returned.
+func (f *FSM) Image() *Image { return f.img.Load() }
+
+func (f *FSM) publish(next *Image) {
+	old := f.img.Swap(next)
+	close(old.changed)
+}
+
+// Apply decodes and applies one log entry and returns a Result. A record
+// that fails validation leaves the image unchanged; the decision depends
+// only on the image and the entry, so every replica decides the same.
+func (f *FSM) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	rec, err := Decode(l.Data)
+	if err != nil {
+		return Result{Err: errf(ErrInvalidRequest, "%v", err)}
+	}
+	b := newBuilder(f.img.Load())
+	res := b.apply(rec, l.Index)
+	if res.Err == nil {
+		b.next.index = l.Index
+		f.publish(b.next)
+	}
+	return res
+}
+
+func (b *builder) apply(rec Record, index uint64) Result {
+	switch r := rec.(type) {
+	case *RegisterBroker:
+		return b.registerBroker(r, index)
+	case *FenceBroker:
+		return Result{Err: b.setFenced(r.NodeID, r.Epoch, true)}
+	case *UnfenceBroker:
+		return Result{Err: b.setFenced(r.NodeID, r.Epoch, false)}
+	case *CreateTopic:
+		return Result{Err: b.createTopic(r)}
+	case *DeleteTopic:
+		t, ok := b.next.topicsByID[r.ID]
+		if !ok {
+			return Result{Err: errf(ErrUnknownTopic, "Topic id %x does not exist.", r.ID)}
+		}
+		b.deleteTopic(t)
+		return Result{}
+	case *CreatePartitions:
+		return Result{Err: b.createPartitions(r)}
+	case *AlterConfigs:
+		t, ok := b.next.topicsByID[r.TopicID]
+		if !ok {
+			return Result{Err: errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)}
+		}
+		if err := validateConfigs(r.Configs); err != nil {
+			return Result{Err: err}
+		}
+		nt := *t
+		nt.Configs = r.Configs
+		if len(nt.Configs) == 0 {
+			nt.Configs = nil
+		}
+		b.putTopic(&nt)
+		return Result{}
+	case *PartitionChange:
+		return Result{Err: b.partitionChange(r)}
+	case *AllocateProducerIDs:
+		return b.allocateProducerIDs(r)
+	}
+	return Result{Err: errf(ErrInvalidRequest, "record type %T is not supported", rec)}
+}
+
+func (b *builder) registerBroker(r *RegisterBroker, index uint64) Result {
+	if r.NodeID < 0 {
+		return Result{Err: errf(ErrInvalidRegistration, "Node id %d is negative.", r.NodeID)}
+	}
+	if r.Incarnation == ([16]byte{}) {
+		return Result{Err: errf(ErrInvalidRegistration, "Broker %d registered without an incarnation id.", r.NodeID)}
+	}
+	if err := validateHostPort("listener", r.Listener); err != nil {
+		return Result{Err: err}
+	}
+	if err := validateHostPort("raft address", r.RaftAddr); err != nil {
+		return Result{Err: err}
+	}
+	if old, ok := b.next.brokers[r.NodeID]; ok && old.Incarnation == r.Incarnation {
+		if old.Listener != r.Listener || old.RaftAddr != r.RaftAddr {
+			return Result{Err: errf(ErrInvalidRegistration,
+				"Broker %d re-registered incarnation %x with different addresses.", r.NodeID, r.Incarnation)}
+		}
+		// A retry of the same registration: same epoch, nothing changes.
+		return Result{BrokerEpoch: old.Epoch}
+	}
+	if index > math.MaxInt64 {
+		return Result{Err: errf(ErrInvalidRequest, "log index %d out of range", index)}
+	}
+	br := &Broker{
+		NodeID:      r.NodeID,
+		Incarnation: r.Incarnation,
+		Listener:    r.Listener,
+		RaftAddr:    r.RaftAddr,
+		Epoch:       int64(index),
+		Fenced:      true,
+	}
+	b.putBroker(br)
+	return Result{BrokerEpoch: br.Epoch}
+}
+
+func (b *builder) setFenced(id int32, epoch int64, fenced bool) error {
+	old, ok := b.next.brokers[id]
+	if !ok {
+		return errf(ErrUnknownBroker, "Broker %d is not registered.", id)
+	}
+	if epoch != old.Epoch {
+		return errf(ErrStaleBrokerEpoch, "Broker %d epoch %d does not match its current epoch %d.", id, epoch, old.Epoch)
+	}
+	if old.Fenced == fenced {
+		return nil
+	}
+	nb := *old
+	nb.Fenced = fenced
+	b.putBroker(&nb)
+	return nil
+}
+
+func (b *builder) createTopic(r *CreateTopic) error {
+	if err := validateTopicName(r.Name); err != nil {
+		return err
+	}
+	if _, ok := b.next.topics[r.Name]; ok {
+		return errf(ErrTopicExists, "Topic '%s' already exists.", r.Name)
+	}
+	if r.ID == ([16]byte{}) {
+		return errf(ErrInvalidRequest, "Topic '%s' has the zero topic id.", r.Name)
+	}
+	if _, ok := b.next.topicsByID[r.ID]; ok {
+		return errf(ErrTopicExists, "Topic id %x is already in use.", r.ID)
+	}
+	if len(r.Partitions) == 0 {
+		return errf(ErrInvalidPartitions, "Number of partitions must be larger than 0.")
+	}
+	if err := validateConfigs(r.Configs); err != nil {
+		return err
+	}
+	parts, err := b.newPartitions(r.Partitions, 0, len(r.Partitions[0].Replicas))
+	if err != nil {
+		return err
+	}
+	t := &Topic{Name: r.Name, ID: r.ID, Configs: r.Configs, Partitions: parts}
+	if len(t.Configs) == 0 {
+		t.Configs = nil
+	}
+	b.putTopic(t)
+	return nil
+}
+
+func (b *builder) createPartitions(r *CreatePartitions) error {
+	t, ok := b.next.topicsByID[r.TopicID]
+	if !ok {
+		return errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)
+	}
+	if len(r.New) == 0 {
+		return errf(ErrInvalidPartitions, "Topic '%s' already has %d partitions.", t.Name, len(t.Partitions))
+	}
+	parts, err := b.newPartitions(r.New, len(t.Partitions), len(t.Partitions[0].Replicas))
+	if err != nil {
+		return err
+	}
+	nt := *t
+	nt.Partitions = append(slices.Clip(t.Partitions), parts...)
+	b.putTopic(&nt)
+	return nil
+}
+
+// newPartitions validates assignments for partitions first, first+1, ...
+// against the registered brokers and builds them leaderless.
+func (b *builder) newPartitions(as []PartitionAssignment, first, rf int) ([]Partition, error) {
+	if first+len(as) > MaxPartitions {
+		return nil, errf(ErrInvalidPartitions, "Number of partitions %d exceeds the limit of %d.", first+len(as), MaxPartitions)
+	}
+	parts := make([]Partition, len(as))
+	for i, a := range as {
+		if a.Index != int32(first+i) {
+			return nil, errf(ErrInvalidReplicaAssignment, "Partition %d is assigned where partition %d was expected.", a.Index, first+i)
+		}
+		if len(a.Replicas) != rf {
+			return nil, errf(ErrInvalidReplicaAssignment,
+				"Partition %d has %d replicas; all partitions must have the replication factor %d.", a.Index, len(a.Replicas), rf)
+		}
+		if err := validateReplicas(a.Index, a.Replicas, b.next.brokers); err != nil {
+			return nil, err
+		}
+		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader}
+	}
+	return parts, nil
+}
+
+func validateReplicas(index int32, replicas []int32, brokers map[int32]*Broker) error {
+	if len(replicas) == 0 || len(replicas) > MaxReplicationFactor {
+		return errf(ErrInvalidReplicationFactor, "Partition %d has %d replicas; the replication factor must be between 1 and %d.",
+			index, len(replicas), MaxReplicationFactor)
+	}
+	for i, r := range replicas {
+		if _, ok := brokers[r]; !ok {
+			return errf(ErrInvalidReplicaAssignment, "Partition %d is assigned to broker %d, which is not registered.", index, r)
+		}
+		if slices.Contains(replicas[:i], r) {
+			return errf(ErrInvalidReplicaAssignment, "Partition %d lists broker %d twice.", index, r)
+		}
+	}
+	return nil
+}
+
+func (b *builder) partitionChange(r *PartitionChange) error {
+	t, ok := b.next.topicsByID[r.TopicID]
+	if !ok {
+		return errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)
+	}
+	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		return errf(ErrUnknownTopic, "Topic '%s' has no partition %d.", t.Name, r.Partition)
+	}
+	p := t.Partitions[r.Partition]
+	if r.Leader != NoLeader && !slices.Contains(p.Replicas, r.Leader) {
+		return errf(ErrInvalidRequest, "Broker %d is not a replica of %s-%d.", r.Leader, t.Name, r.Partition)
+	}
+	switch {
+	case r.LeaderEpoch < p.LeaderEpoch:
+		return errf(ErrFencedLeaderEpoch, "Leader epoch %d of %s-%d is older than the current epoch %d.",
+			r.LeaderEpoch, t.Name, r.Partition, p.LeaderEpoch)
+	case r.LeaderEpoch == p.LeaderEpoch:
+		if r.Leader == p.Leader {
+			return nil // a repeated report
+		}
+		return errf(ErrFencedLeaderEpoch, "Leader epoch %d of %s-%d already has leader %d, not %d.",
+			r.LeaderEpoch, t.Name, r.Partition, p.Leader, r.Leader)
+	}
+	if p.PartitionEpoch == math.MaxInt32 {
+		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
+	}
+	p.Leader, p.LeaderEpoch = r.Leader, r.LeaderEpoch
+	p.PartitionEpoch++
+	nt := *t
+	nt.Partitions = slices.Clone(t.Partitions)
+	nt.Partitions[r.Partition] = p
+	b.putTopic(&nt)
+	return nil
+}
+
+func (b *builder) allocateProducerIDs(r *AllocateProducerIDs) Result {
+	if r.BlockSize < 1 || r.BlockSize > MaxProducerIDBlock {
+		return Result{Err: errf(ErrInvalidRequest, "Producer id block size %d is not between 1 and %d.", r.BlockSize, MaxProducerIDBlock)}
+	}
+	start := b.next.nextProducerID
+	if start > math.MaxInt64-r.BlockSize {
+		return Result{Err: errf(ErrInvalidRequest, "Producer ids are exhausted.")}
+	}
+	b.next.nextProducerID = start + r.BlockSize
+	return Result{ProducerIDs: ProducerIDBlock{Start: start, Size: r.BlockSize}}
+}
+
+// ValidateTopicName applies Kafka's rules for topic names.
+func ValidateTopicName(name string) error { return validateTopicName(name) }
+
+func validateTopicName(name string) error {
+	switch {
+	case name == "":
+		return errf(ErrInvalidTopic, "Topic name is illegal, it can't be empty.")
+	case name == "." || name == "..":
+		return errf(ErrInvalidTopic, "Topic name cannot be \".\" or \"..\".")
+	case len(name) > maxTopicNameLen:
+		return errf(ErrInvalidTopic, "Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLen, name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return errf(ErrInvalidTopic, "Topic name %q is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// validateConfigs checks only shape: value rules belong to the broker,
+// which validates before it proposes.
+func validateConfigs(cs map[string]string) error {
+	if len(cs) > maxConfigs {
+		return errf(ErrInvalidConfig, "%d configs exceed the limit of %d.", len(cs), maxConfigs)
+	}
+	for k := range cs {
+		if k == "" {
+			return errf(ErrInvalidConfig, "A config name is empty.")
+		}
+	}
+	return nil
+}
+
+func validateHostPort(what, s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err == nil && host == "" {
+		err = fmt.Errorf("no host")
+	}
+	if err == nil {
+		var n uint64
+		n, err = strconv.ParseUint(port, 10, 16)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("port 0")
+		}
+	}
+	if err != nil {
+		return errf(ErrInvalidRegistration, "Broker %s %q is not host:port: %v.", what, s, err)
+	}
+	return nil
+}
+
+// Snapshot format: magic, one version byte, msgpack of snapshotV1.
+const (
+	snapshotMagic   = "weirmeta"
+	snapshotVersion = 1
+)
+
+type snapshotV1 struct {
+	Index          uint64   `msgpack:"index"`
+	NextProducerID int64    `msgpack:"next_producer_id"`
+	Brokers        []Broker `msgpack:"brokers"`
+	Topics         []Topic  `msgpack:"topics"`
+}
+
+// EncodeImage serializes an image in the snapshot format. Equal images
+// encode to equal bytes (brokers and topics sorted, map keys sorted).
+func EncodeImage(im *Image) ([]byte, error) {
+	return encodeSnapshot(&snapshotV1{
+		Index:          im.index,
+		NextProducerID: im.nextProducerID,
+		Brokers:        im.Brokers(),
+		Topics:         im.Topics(),
+	})
+}
+
+func encodeSnapshot(s *snapshotV1) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(snapshotMagic)
+	buf.WriteByte(snapshotVersion)
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetSortMapKeys(true)
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("controller: encode snapshot: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeImage parses and validates a snapshot. It never panics.
+func DecodeImage(b []byte) (*Image, error) {
+	if len(b) < len(snapshotMagic)+1 || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, fmt.Errorf("controller: not a metadata snapshot")
+	}
+	if v := b[len(snapshotMagic)]; v != snapshotVersion {
+		return nil, fmt.Errorf("controller: metadata snapshot version %d is not supported", v)
+	}
+	rd := bytes.NewReader(b[len(snapshotMagic)+1:])
+	var s snapshotV1
+	if err := msgpack.NewDecoder(rd).Decode(&s); err != nil {
+		return nil, fmt.Errorf("controller: corrupt metadata snapshot: %w", err)
+	}
+	if rd.Len() != 0 {
+		return nil, fmt.Errorf("controller: corrupt metadata snapshot: %d trailing bytes", rd.Len())
+	}
+	im := emptyImage()
+	im.index = s.Index
+	if s.NextProducerID < 0 {
+		return nil, fmt.Errorf("controller: corrupt metadata snapshot: next producer id %d", s.NextProducerID)
+	}
+	im.nextProducerID = s.NextProducerID
+	for i := range s.Brokers {
+		br := &s.Brokers[i]
+		if br.NodeID < 0 || br.Epoch < 0 {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: broker %d epoch %d", br.NodeID, br.Epoch)
+		}
+		if _, dup := im.brokers[br.NodeID]; dup {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: broker %d twice", br.NodeID)
+		}
+		im.brokers[br.NodeID] = br
+	}
+	for i := range s.Topics {
+		t := &s.Topics[i]
+		if err := validateTopicName(t.Name); err != nil {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: %w", err)
+		}
+		if _, dup := im.topics[t.Name]; dup {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q twice", t.Name)
+		}
+		if _, dup := im.topicsByID[t.ID]; dup || t.ID == ([16]byte{}) {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q id %x", t.Name, t.ID)
+		}
+		if err := validateConfigs(t.Configs); err != nil {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q: %w", t.Name, err)
+		}
+		if len(t.Configs) == 0 {
+			t.Configs = nil
+		}
+		if len(t.Partitions) == 0 || len(t.Partitions) > MaxPartitions {
+			return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q has %d partitions", t.Name, len(t.Partitions))
+		}
+		for j, p := range t.Partitions {
+			if p.Index != int32(j) || len(p.Replicas) != len(t.Partitions[0].Replicas) ||
+				p.LeaderEpoch < 0 || p.PartitionEpoch < 0 ||
+				p.Leader != NoLeader && !slices.Contains(p.Replicas, p.Leader) {
+				return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q partition %d", t.Name, j)
+			}
+			if err := validateReplicas(p.Index, p.Replicas, im.brokers); err != nil {
+				return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q: %w", t.Name, err)
+			}
+		}
+		im.topics[t.Name] = t
+		im.topicsByID[t.ID] = t
+	}
+	return im, nil
+}
+
+// Snapshot captures the current image; encoding happens in Persist, off
+// the FSM goroutine, which is safe because images are immutable.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{img: f.img.Load()}, nil
+}
+
+// Restore replaces the image with the one in the snapshot. On error the
+// current image is kept.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("controller: read snapshot: %w", err)
+	}
+	im, err := DecodeImage(raw)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.publish(im)
+	return nil
+}
+
+type fsmSnapshot struct{ img *Image }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	raw, err := EncodeImage(s.img)
+	if err == nil {
+		_, err = sink.Write(raw)
+	}
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
