@@ -2,6 +2,9 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
+// Deferred like every group request, so a connection's group requests
+// run in the order they were sent (see conn.go).
 func handleListGroups(c *conn, req *kmsg.ListGroupsRequest) response {
-	return ready{c.b.groups.ListGroups(c.groupCtx(), req)}
+	ctx := c.groupCtx()
+	return later(func() kmsg.Response { return c.b.groups.ListGroups(ctx, req) })
 }

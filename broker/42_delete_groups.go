@@ -2,6 +2,9 @@ package broker
 
 import "github.com/twmb/franz-go/pkg/kmsg"
 
+// Deferred like every group request, so a connection's group requests
+// run in the order they were sent (see conn.go).
 func handleDeleteGroups(c *conn, req *kmsg.DeleteGroupsRequest) response {
-	return ready{c.b.groups.DeleteGroups(c.groupCtx(), req)}
+	ctx := c.groupCtx()
+	return later(func() kmsg.Response { return c.b.groups.DeleteGroups(ctx, req) })
 }

@@ -22,8 +22,11 @@ const maxInFlight = 16
 
 // response is a reply that may not be ready yet. Handlers that wait on a
 // fsync, a long poll or a rebalance return one that blocks in await, so the
-// connection can read and apply the next request meanwhile. A nil
-// kmsg.Response means "send nothing" (acks=0 produce).
+// connection can read and apply the next request meanwhile. The writer
+// awaits replies in request order, so deferred work runs in order too:
+// every group request is deferred, which keeps a connection's commits,
+// fetches of offsets, heartbeats and leaves in the order they were sent.
+// A nil kmsg.Response means "send nothing" (acks=0 produce).
 type response interface{ await() kmsg.Response }
 
 type ready struct{ kmsg.Response }
@@ -67,11 +70,13 @@ func (b *Broker) serveConn(nc net.Conn) {
 		c.writeLoop()
 	}()
 	err := c.readLoop()
+	// Cancel first: replies still pending (a long poll, a join) give up
+	// now rather than hold the connection until they would have finished.
+	cancel()
 	close(c.pending)
 	<-done
-	cancel()
 	nc.Close()
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && b.ctx.Err() == nil {
 		c.log.Info("closing connection", "client", c.clientID, "err", err)
 	}
 }
@@ -190,14 +195,15 @@ func (c *conn) writeLoop() {
 			c.nc.Close()
 			continue
 		}
-		if resp == nil {
-			continue
+		if resp != nil {
+			buf = appendResponse(buf[:0], p, resp)
+			if _, err := bw.Write(buf); err != nil {
+				broken = true
+				continue
+			}
 		}
-		buf = appendResponse(buf[:0], p, resp)
-		if _, err := bw.Write(buf); err != nil {
-			broken = true
-			continue
-		}
+		// Flush whenever nothing else is queued, even after a reply-less
+		// acks=0 produce: an earlier reply may be waiting in the buffer.
 		if len(c.pending) == 0 {
 			if err := bw.Flush(); err != nil {
 				broken = true

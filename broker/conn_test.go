@@ -188,3 +188,94 @@ func TestFetchOfEmptyPartitionSendsEmptyNotNullRecords(t *testing.T) {
 		t.Fatalf("response ends % x; want null aborted transactions then empty (not null) records", tail)
 	}
 }
+
+// An acks=0 produce queued behind another request must not leave that
+// request's reply sitting unflushed in the connection's buffer.
+func TestReplyBeforeAcksZeroProduceIsFlushed(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "acks0-flush"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(-1, -1, -1, "x")
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	// Both frames in one write, so the produce is queued before the
+	// ApiVersions reply is written.
+	var frames []byte
+	for _, f := range [][]byte{header(18, 0, 1, false), append(header(0, 7, 2, false), req.AppendTo(nil)...)} {
+		frames = binary.BigEndian.AppendUint32(frames, uint32(len(f)))
+		frames = append(frames, f...)
+	}
+	if _, err := c.nc.Write(frames); err != nil {
+		t.Fatal(err)
+	}
+	if corr, _ := c.read(); corr != 1 {
+		t.Fatalf("got correlation %d, want the ApiVersions reply", corr)
+	}
+}
+
+func header(key, version int16, corr int32, flexible bool) []byte {
+	var h []byte
+	h = kbin.AppendInt16(h, key)
+	h = kbin.AppendInt16(h, version)
+	h = kbin.AppendInt32(h, corr)
+	h = kbin.AppendNullableString(h, &clientName)
+	if flexible {
+		h = append(h, 0)
+	}
+	return h
+}
+
+// Group requests on one connection run in the order they were sent, even
+// when an earlier request (a long poll) is still waiting.
+func TestGroupRequestsKeepConnectionOrder(t *testing.T) {
+	b := brokertest.Start(t)
+	mustCreate(t, testCtx(t), client(t, b.Addr()), "ordered", 1)
+	c := dialRaw(t, b.Addr())
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.Version, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 8, 300, 1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = "ordered"
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+	fetch.Topics = []kmsg.FetchRequestTopic{ft}
+
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.Generation = 2, "ordered-group", -1
+	ct := kmsg.NewOffsetCommitRequestTopic()
+	ct.Topic = "ordered"
+	cp := kmsg.NewOffsetCommitRequestTopicPartition()
+	cp.Offset = 42
+	ct.Partitions = []kmsg.OffsetCommitRequestTopicPartition{cp}
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{ct}
+
+	get := kmsg.NewPtrOffsetFetchRequest()
+	get.Version, get.Group = 1, "ordered-group"
+	gt := kmsg.NewOffsetFetchRequestTopic()
+	gt.Topic, gt.Partitions = "ordered", []int32{0}
+	get.Topics = []kmsg.OffsetFetchRequestTopic{gt}
+
+	c.send(1, 8, 1, fetch.AppendTo(nil), false)
+	c.send(8, 2, 2, commit.AppendTo(nil), false)
+	c.send(9, 1, 3, get.AppendTo(nil), false)
+	var body []byte
+	for want := int32(1); want <= 3; want++ {
+		corr, b := c.read()
+		if corr != want {
+			t.Fatalf("reply %d out of order: got correlation %d", want, corr)
+		}
+		body = b
+	}
+	resp := kmsg.NewPtrOffsetFetchResponse()
+	resp.Version = 1
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Topics[0].Partitions[0].Offset; got != 42 {
+		t.Fatalf("OffsetFetch sent after OffsetCommit(42) saw %d", got)
+	}
+}

@@ -236,3 +236,35 @@ func TestMoreOperators(t *testing.T) {
 		t.Fatalf("joined %v", joined)
 	}
 }
+
+// TestTableLeftJoinKeepsLeftRowWhenRightGoes: deleting the right row turns
+// the joined row back into "left joined with nothing", not a deletion.
+func TestTableLeftJoinKeepsLeftRowWhenRightGoes(t *testing.T) {
+	b := stream.NewBuilder()
+	l := stream.Table(b, "l", serde.String(), serde.String(), stream.Named("l"))
+	r := stream.Table(b, "r", serde.String(), serde.String(), stream.Named("r"))
+	l.LeftJoin(r, func(_ string, lv string, rv *string) (string, error) {
+		if rv == nil {
+			return lv + "/none", nil
+		}
+		return lv + "/" + *rv, nil
+	}).ToStream().To("lj", serde.String(), serde.String())
+	d := streamtest.New(t, b)
+	li := streamtest.Input(d, "l", serde.String(), serde.String())
+	ri := streamtest.Input(d, "r", serde.String(), serde.String())
+	out := streamtest.Output(d, "lj", serde.String(), serde.String())
+	li.Pipe("a", "L", t0)
+	ri.Pipe("a", "R", t0)
+	ri.PipeRaw([]byte("a"), nil, t0) // tombstone
+	var got []string
+	for _, kv := range out.ReadAll() {
+		if kv.Deleted {
+			got = append(got, "<deleted>")
+		} else {
+			got = append(got, kv.Value)
+		}
+	}
+	if strings.Join(got, ",") != "L/none,L/R,L/none" {
+		t.Fatalf("left join emitted %v, want L/none,L/R,L/none", got)
+	}
+}

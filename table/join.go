@@ -28,9 +28,8 @@ func NewStreamTableJoin(table Getter, left bool, join func(key, value, tableValu
 
 // NewTableTableJoinSide returns the processor for one side of a table-table
 // join: on a change of its own table it looks up the other table and
-// forwards the joined Change. join receives nil for an absent side; it
-// returns (nil, nil) when the pair produces no row (inner join, one side
-// missing).
+// forwards the joined Change. join receives nil for an absent side (own or
+// other); it returns (nil, nil) when the pair produces no row.
 func NewTableTableJoinSide(other Getter, join func(key, own, other any) (any, error)) func() topology.Processor {
 	return topology.ProcessorFunc(func(ctx topology.Context, rec topology.Record) error {
 		ch := rec.Value.(Change)
@@ -38,16 +37,15 @@ func NewTableTableJoinSide(other Getter, join func(key, own, other any) (any, er
 		if err != nil {
 			return err
 		}
+		// join is called for absent sides too: for the right side of a
+		// left join, a deleted row still leaves the left row joined with
+		// nothing, not a deletion.
 		var out Change
-		if ch.Old != nil {
-			if out.Old, err = join(rec.Key, ch.Old, ov); err != nil {
-				return err
-			}
+		if out.Old, err = join(rec.Key, ch.Old, ov); err != nil {
+			return err
 		}
-		if ch.New != nil {
-			if out.New, err = join(rec.Key, ch.New, ov); err != nil {
-				return err
-			}
+		if out.New, err = join(rec.Key, ch.New, ov); err != nil {
+			return err
 		}
 		if out.Old == nil && out.New == nil {
 			return nil

@@ -75,7 +75,10 @@ func (a *windowAggregate) Process(rec topology.Record) error {
 		return nil
 	}
 	w := a.c.Spec.WindowFor(time.UnixMilli(rec.Timestamp))
-	if a.c.Spec.Closed(w, time.UnixMilli(a.ctx.StreamTime())) {
+	// A window already emitted is closed even when stream time says
+	// otherwise (stream time restarts at -1 when a task restarts).
+	emitted := a.c.Emit == window.EmitFinal && w.Start.UnixMilli() < a.emitted
+	if emitted || a.c.Spec.Closed(w, time.UnixMilli(a.ctx.StreamTime())) {
 		a.ctx.Count("dropped-late-records", 1)
 		return nil
 	}
