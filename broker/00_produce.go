@@ -18,12 +18,12 @@ import (
 func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	if req.TransactionID != nil {
-		return ready{produceError(req, resp, kerr.TransactionalIDAuthorizationFailed)}
+		return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed)
 	}
 	if req.Version < 3 {
 		// Advertised for librdkafka's sake (KAFKA-18659), never accepted:
 		// v0-2 carry the old message formats.
-		return ready{produceError(req, resp, kerr.UnsupportedVersion)}
+		return produceError(req, resp, kerr.UnsupportedVersion)
 	}
 	type pending struct {
 		part *partition
@@ -60,6 +60,9 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 		// No reply, but the records must still become durable and visible.
 		for _, w := range waits {
 			go w.part.sync(w.end)
+		}
+		if failed(resp) {
+			return hangUp{}
 		}
 		return ready{nil}
 	}
@@ -184,8 +187,12 @@ func validationError(err error) error {
 	}
 }
 
-// produceError answers every partition of req with one error.
-func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, err *kerr.Error) kmsg.Response {
+// produceError answers every partition of req with one error (or, for
+// acks=0, hangs up).
+func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, err *kerr.Error) response {
+	if req.Acks == 0 {
+		return hangUp{}
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -198,8 +205,17 @@ func produceError(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, err *ker
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	if req.Acks == 0 {
-		return nil
+	return ready{resp}
+}
+
+// failed reports whether any partition of a produce failed.
+func failed(resp *kmsg.ProduceResponse) bool {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return true
+			}
+		}
 	}
-	return resp
+	return false
 }

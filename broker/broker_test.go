@@ -283,3 +283,29 @@ func listEnds(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) m
 	ends.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out
 }
+
+// Deleting a topic and creating it again at once must give an empty
+// topic: the old partitions' files are moved aside before the lock is
+// released, so the new topic cannot pick them up.
+func TestDeleteThenRecreateStartsEmpty(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx := testCtx(t)
+	cl := client(t, b.Addr())
+	adm := kadm.NewClient(cl)
+	for round := range 3 {
+		mustCreate(t, ctx, cl, "again", 2)
+		for i := range 10 {
+			r := &kgo.Record{Topic: "again", Value: []byte(fmt.Sprint(round, "-", i))}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ends := listEnds(t, ctx, cl, "again")
+		if ends[0]+ends[1] != 10 {
+			t.Fatalf("round %d: %v records in the recreated topic, want 10", round, ends)
+		}
+		if r, err := adm.DeleteTopics(ctx, "again"); err != nil || r["again"].Err != nil {
+			t.Fatalf("delete: %v %v", err, r["again"].Err)
+		}
+	}
+}

@@ -37,6 +37,13 @@ type later func() kmsg.Response
 
 func (f later) await() kmsg.Response { return f() }
 
+// hangUp closes the connection, after flushing earlier replies, instead of
+// replying: Kafka's answer to an acks=0 produce that failed, which makes
+// the client refresh its metadata.
+type hangUp struct{}
+
+func (hangUp) await() kmsg.Response { return nil }
+
 // conn serves one client connection. Requests are read and applied in order
 // on the read goroutine; responses are written in the same order by the
 // write goroutine, which awaits each one.
@@ -185,6 +192,12 @@ func (c *conn) writeLoop() {
 			continue // drain so the reader never blocks
 		}
 		if p.resp == nil { // the handler panicked
+			broken = true
+			c.nc.Close()
+			continue
+		}
+		if _, ok := p.resp.(hangUp); ok {
+			bw.Flush()
 			broken = true
 			c.nc.Close()
 			continue

@@ -148,6 +148,7 @@ func TestMalformedRequestsCloseOnlyThatConnection(t *testing.T) {
 
 func TestAcksZeroSendsNoResponse(t *testing.T) {
 	b := brokertest.Start(t)
+	mustCreate(t, testCtx(t), client(t, b.Addr()), "acks0", 1)
 	c := dialRaw(t, b.Addr())
 	req := kmsg.NewPtrProduceRequest()
 	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
@@ -193,6 +194,7 @@ func TestFetchOfEmptyPartitionSendsEmptyNotNullRecords(t *testing.T) {
 // request's reply sitting unflushed in the connection's buffer.
 func TestReplyBeforeAcksZeroProduceIsFlushed(t *testing.T) {
 	b := brokertest.Start(t)
+	mustCreate(t, testCtx(t), client(t, b.Addr()), "acks0-flush", 1)
 	c := dialRaw(t, b.Addr())
 	req := kmsg.NewPtrProduceRequest()
 	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
@@ -277,5 +279,24 @@ func TestGroupRequestsKeepConnectionOrder(t *testing.T) {
 	}
 	if got := resp.Topics[0].Partitions[0].Offset; got != 42 {
 		t.Fatalf("OffsetFetch sent after OffsetCommit(42) saw %d", got)
+	}
+}
+
+// A failed acks=0 produce closes the connection, as Kafka does, so the
+// client refreshes its metadata instead of writing into the void.
+func TestFailedAcksZeroProduceClosesConnection(t *testing.T) {
+	b := brokertest.Start(t)
+	c := dialRaw(t, b.Addr())
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "no-such-topic"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(-1, -1, -1, "x")
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	c.send(0, 7, 1, req.AppendTo(nil), false)
+	if !c.closed() {
+		t.Fatal("connection stayed open after a failed acks=0 produce")
 	}
 }

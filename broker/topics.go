@@ -196,23 +196,39 @@ func (b *Broker) deleteTopic(name string) error {
 		return errorf(kerr.InvalidRequest, "topic %q is internal and cannot be deleted", name)
 	}
 	delete(b.topics, name)
-	err := b.saveMetaLocked()
-	if err != nil {
+	if err := b.saveMetaLocked(); err != nil {
 		b.topics[name] = t
-	}
-	b.mu.Unlock()
-	if err != nil {
+		b.mu.Unlock()
 		return errorf(kerr.KafkaStorageError, "%v", err)
 	}
+	// Still under b.mu, so a topic recreated under the same name cannot
+	// open these directories: close the logs and move them aside (as
+	// Kafka's "-delete" suffix does); remove them after unlocking.
+	var trash []string
 	for _, p := range t.parts {
+		p.log.Close()
 		p.wake() // long polls on the topic return now
-		if err := p.log.Remove(); err != nil {
-			b.log.Warn("removing deleted partition", "topic", name, "partition", p.index, "err", err)
+		dir := b.partitionDir(name, p.index)
+		aside := fmt.Sprintf("%s.%x%s", dir, t.id[:8], deletedSuffix)
+		if err := os.Rename(dir, aside); err != nil {
+			b.log.Warn("moving deleted partition aside", "topic", name, "partition", p.index, "err", err)
+			aside = dir
+		}
+		trash = append(trash, aside)
+	}
+	b.mu.Unlock()
+	for _, dir := range trash {
+		if err := os.RemoveAll(dir); err != nil {
+			b.log.Warn("removing deleted partition", "dir", dir, "err", err)
 		}
 	}
 	b.log.Info("deleted topic", "topic", name)
 	return nil
 }
+
+// deletedSuffix marks a partition directory of a deleted topic; startup
+// removes any left behind by a crash.
+const deletedSuffix = "-delete"
 
 // addPartitions grows a topic to total partitions.
 func (b *Broker) addPartitions(name string, total int32) error {
@@ -301,7 +317,7 @@ func (b *Broker) loadTopics(m metaFile) error {
 		return err
 	}
 	for _, e := range entries {
-		if e.IsDir() && !known[e.Name()] && looksLikePartitionDir(e.Name()) {
+		if e.IsDir() && !known[e.Name()] && (looksLikePartitionDir(e.Name()) || strings.HasSuffix(e.Name(), deletedSuffix)) {
 			b.log.Info("removing partition directory of a deleted topic", "dir", e.Name())
 			os.RemoveAll(filepath.Join(b.cfg.DataDir, e.Name()))
 		}

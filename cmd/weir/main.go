@@ -51,6 +51,7 @@ var commands = []command{
 	{"consume", "print records from a topic", (*app).consumeCmd},
 	{"group", "list, describe, reset and delete consumer groups", (*app).groupCmd},
 	{"state", "inspect a stopped stream application's state stores", (*app).stateCmd},
+	{"bench", "benchmark a broker: produce, consume and end-to-end latency", (*app).benchCmd},
 }
 
 // run executes the command line args and returns the process exit code:

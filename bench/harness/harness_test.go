@@ -1,0 +1,85 @@
+package harness
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+func TestParseProc(t *testing.T) {
+	stat := "1234 (weir (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0"
+	cpu, err := parseStatCPU(stat)
+	if err != nil || cpu != 3.25 {
+		t.Errorf("parseStatCPU = %v, %v; want 3.25", cpu, err)
+	}
+	hwm, err := parseStatusHWM("Name:\tweir\nVmPeak:\t  9000 kB\nVmHWM:\t    2048 kB\nVmRSS:\t 1000 kB\n")
+	if err != nil || hwm != 2048*1024 {
+		t.Errorf("parseStatusHWM = %v, %v; want %d", hwm, err, 2048*1024)
+	}
+	if _, err := parseStatCPU("garbage"); err == nil {
+		t.Error("parseStatCPU(garbage) succeeded")
+	}
+}
+
+func TestProcAndSelf(t *testing.T) {
+	u, err := Proc(os.Getpid())
+	if err != nil || u.PeakRSSBytes <= 0 {
+		t.Fatalf("Proc(self) = %+v, %v", u, err)
+	}
+	s, err := Self()
+	if err != nil || s.PeakRSSBytes <= 0 || s.CPUSeconds < 0 {
+		t.Fatalf("Self() = %+v, %v", s, err)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	h := NewHistogram()
+	if (h.Summary() != Latency{}) {
+		t.Errorf("empty summary = %+v", h.Summary())
+	}
+	for i := 1; i <= 1000; i++ {
+		h.Record(time.Duration(i) * time.Millisecond)
+	}
+	h.Record(-time.Second) // clamps to 0
+	l := h.Summary()
+	near := func(got, want float64) bool { return got >= want*0.99 && got <= want*1.01 }
+	if l.Count != 1001 || !near(l.P50, 500) || !near(l.P99, 990) || !near(l.P999, 999) || !near(l.Max, 1000) {
+		t.Errorf("summary = %+v", l)
+	}
+}
+
+func TestPacer(t *testing.T) {
+	p := NewPacer(1000)
+	if got := p.Due(500).Sub(p.Start()); got != 500*time.Millisecond {
+		t.Errorf("Due(500) = start + %v, want 500ms", got)
+	}
+	due, err := p.Wait(context.Background(), 5)
+	if err != nil || time.Now().Before(due) {
+		t.Errorf("Wait(5) returned early or failed: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Wait(ctx, 1_000_000); err == nil {
+		t.Error("Wait on a cancelled context succeeded")
+	}
+	if d := time.Since(NewPacer(0).Due(1 << 40)); d < 0 || d > time.Second {
+		t.Errorf("unpaced Due is %v from now", d)
+	}
+}
+
+func TestAppendJSONL(t *testing.T) {
+	path := t.TempDir() + "/a/b.jsonl"
+	for i := range 2 {
+		if err := AppendJSONL(path, map[string]int{"i": i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, _ := os.ReadFile(path)
+	if string(raw) != "{\"i\":0}\n{\"i\":1}\n" {
+		t.Errorf("file = %q", raw)
+	}
+	if m := ThisMachine(); m.NumCPU < 1 || m.Go == "" {
+		t.Errorf("ThisMachine() = %+v", m)
+	}
+}

@@ -1,0 +1,474 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/weir-io/weir/bench/harness"
+)
+
+// benchWorkloads are the subcommands of weir bench.
+var benchWorkloads = []command{
+	{"produce", "produce records and measure throughput and acknowledgement latency", benchWorkload("produce")},
+	{"consume", "produce records, then measure how fast they are consumed", benchWorkload("consume")},
+	{"e2e", "produce at a target rate and measure produce→consume latency", benchWorkload("e2e")},
+}
+
+func (a *app) benchCmd(ctx context.Context, w io.Writer, args []string) error {
+	if len(args) > 0 && args[0] == internalBrokerCmd { // not listed: --embedded's child
+		return a.benchBrokerCmd(ctx, w, args[1:])
+	}
+	return a.dispatch(ctx, w, "bench", benchWorkloads, args)
+}
+
+// benchOpts are the flags of a workload.
+type benchOpts struct {
+	workload    string
+	embedded    bool
+	records     int64
+	recordSize  int
+	partitions  int
+	keys        int
+	acks        string
+	compression string
+	linger      time.Duration
+	rate        float64
+	client      string
+	results     string
+	cpuprofile  string
+}
+
+var benchAbout = map[string]string{
+	"produce": "Produces --records records to a new topic and reports throughput and the latency from each\n" +
+		"record's send to its acknowledgement.",
+	"consume": "Produces --records records to a new topic, then consumes them from the start as fast as\n" +
+		"possible and reports the consume throughput.",
+	"e2e": "Produces --records records at --rate records/s while a consumer reads them, and reports the\n" +
+		"latency from each record's scheduled send time (stamped into its value) to its consumption.",
+}
+
+func benchWorkload(workload string) func(a *app, ctx context.Context, w io.Writer, args []string) error {
+	return func(a *app, ctx context.Context, w io.Writer, args []string) error {
+		o := benchOpts{workload: workload}
+		fs := a.newFlags("bench "+workload,
+			"weir bench "+workload+" [--brokers ADDR | --embedded] [--records N] [--record-size B] [flags]",
+			benchAbout[workload]+"\n\nA progress line is shown on stderr when it is a terminal; the summary goes to stdout.\n"+
+				"Broker CPU and memory are reported with --embedded only. The topic is deleted afterwards.")
+		fs.BoolVar(&o.embedded, "embedded", false, "start a weir broker in a child process for the run, instead of using --brokers")
+		fs.Int64Var(&o.records, "records", 1_000_000, "produce `N` records")
+		fs.IntVar(&o.recordSize, "record-size", 100, "record values of `B` random bytes")
+		fs.IntVar(&o.partitions, "partitions", 3, "create the benchmark topic with `P` partitions")
+		fs.IntVar(&o.keys, "keys", 0, "give records one of `K` distinct keys, partitioned by key hash (0: no keys)")
+		fs.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
+		fs.StringVar(&o.compression, "compression", "none", "batch compression: none, snappy, lz4, zstd or gzip")
+		fs.DurationVar(&o.linger, "linger", 10*time.Millisecond, "let the producer wait up to `D` to fill a batch")
+		fs.Float64Var(&o.rate, "rate", 0, "produce `R` records/s (0: as fast as possible)")
+		fs.StringVar(&o.client, "client", "franz-go", "Kafka client library: franz-go or sarama")
+		fs.StringVar(&o.results, "results", "", "append the run's results as one JSON line to `FILE` (e.g. bench/results/runs.jsonl)")
+		fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write this process's CPU profile to `F` (and, with --embedded, the broker's to F.broker)")
+		pos, err := fs.parse(w, args)
+		if err != nil {
+			return err
+		}
+		if _, err := fs.positional(pos); err != nil {
+			return err
+		}
+		if err := o.validate(); err != nil {
+			return fs.usageErr("%v", err)
+		}
+		return a.bench(ctx, w, o)
+	}
+}
+
+func (o *benchOpts) validate() error {
+	switch {
+	case o.records < 1:
+		return fmt.Errorf("--records must be at least 1, got %d", o.records)
+	case o.recordSize < 1 || o.recordSize > 64<<20:
+		return fmt.Errorf("--record-size must be between 1 and %d, got %d", 64<<20, o.recordSize)
+	case o.workload == "e2e" && o.recordSize < stampSize:
+		return fmt.Errorf("--record-size must be at least %d for e2e (the send time is stamped into the value)", stampSize)
+	case o.partitions < 1 || o.partitions > 1<<20:
+		return fmt.Errorf("--partitions must be at least 1, got %d", o.partitions)
+	case o.keys < 0:
+		return fmt.Errorf("--keys must not be negative, got %d", o.keys)
+	case o.rate < 0:
+		return fmt.Errorf("--rate must not be negative, got %g", o.rate)
+	case o.linger < 0:
+		return fmt.Errorf("--linger must not be negative, got %v", o.linger)
+	}
+	if _, ok := benchClients[o.client]; !ok {
+		return fmt.Errorf("--client must be franz-go or sarama, got %q", o.client)
+	}
+	switch o.acks {
+	case "all", "-1", "1", "0":
+	default:
+		return fmt.Errorf("--acks must be all, 1 or 0, got %q", o.acks)
+	}
+	switch o.compression {
+	case "none", "snappy", "lz4", "zstd", "gzip":
+	default:
+		return fmt.Errorf("--compression must be none, snappy, lz4, zstd or gzip, got %q", o.compression)
+	}
+	return nil
+}
+
+// stampSize is the bytes of an e2e record's value that hold its send time.
+const stampSize = 8
+
+// benchResult is what a workload measured.
+type benchResult struct {
+	records int64
+	elapsed time.Duration
+	latency *harness.Histogram // nil for consume
+	client  harness.Usage      // during the measured phase, peak over the process's life
+	broker  *harness.Usage     // nil unless embedded
+}
+
+// benchRun is one run of a workload: its options, the broker it uses and
+// what is measured while it runs.
+type benchRun struct {
+	benchOpts
+	a      *app
+	topic  string
+	values [][]byte
+	broker *embeddedBroker // nil for --brokers
+
+	done    atomic.Int64       // records acknowledged or consumed so far
+	phase   atomic.Value       // string shown in the progress line
+	hist    *harness.Histogram // latencies; nil for consume
+	start   time.Time
+	client0 harness.Usage
+	broker0 harness.Usage
+}
+
+func (a *app) bench(ctx context.Context, w io.Writer, o benchOpts) (err error) {
+	if o.cpuprofile != "" {
+		f, err := os.Create(o.cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r := &benchRun{
+		benchOpts: o,
+		a:         a,
+		topic:     fmt.Sprintf("weir-bench-%s-%d", o.workload, time.Now().UnixNano()),
+		values:    randomValues(o.recordSize),
+	}
+	r.phase.Store("starting")
+	if o.embedded {
+		profile := ""
+		if o.cpuprofile != "" {
+			profile = o.cpuprofile + ".broker"
+		}
+		b, err := a.startEmbeddedBroker(ctx, profile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := b.stop(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+		r.broker = b
+		a.brokers = b.addr
+	}
+
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if err := r.createTopic(ctx, adm); err != nil {
+		return err
+	}
+	if r.broker == nil { // an embedded broker's data goes with it
+		defer r.deleteTopic(ctx, adm)
+	}
+
+	if o.workload != "consume" {
+		r.hist = harness.NewHistogram()
+	}
+	stopProgress := func() {}
+	if isTerminal(a.stderr) {
+		stopProgress = r.showProgress(a.stderr, time.Second)
+	}
+	var res benchResult
+	switch o.workload {
+	case "produce":
+		res, err = r.produce(ctx)
+	case "consume":
+		res, err = r.consume(ctx)
+	case "e2e":
+		res, err = r.e2e(ctx)
+	}
+	stopProgress() // clears its line before the summary
+	if err != nil {
+		return err
+	}
+	r.writeSummary(w, res)
+	if o.results != "" {
+		if err := harness.AppendJSONL(o.results, r.jsonRecord(res)); err != nil {
+			return fmt.Errorf("writing results: %w", err)
+		}
+	}
+	return nil
+}
+
+func (r *benchRun) createTopic(ctx context.Context, adm *kadm.Client) error {
+	cctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
+	resp, err := adm.CreateTopic(cctx, int32(r.partitions), -1, nil, r.topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		return topicErr(r.topic, err, resp.ErrMessage)
+	}
+	return nil
+}
+
+func (r *benchRun) deleteTopic(ctx context.Context, adm *kadm.Client) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := adm.DeleteTopic(dctx, r.topic); err != nil {
+		fmt.Fprintf(r.a.stderr, "weir bench: deleting topic %q: %v\n", r.topic, err)
+	}
+}
+
+// randomValues returns record values of size bytes to reuse round-robin.
+// They are random so that compression measures a realistic worst case
+// rather than the compressor's best.
+func randomValues(size int) [][]byte {
+	n := max(1, min(1024, (64<<20)/size))
+	rng := rand.New(rand.NewPCG(1, 2))
+	vs := make([][]byte, n)
+	for i := range vs {
+		vs[i] = make([]byte, size)
+		for j := range vs[i] {
+			vs[i][j] = byte(rng.Uint32())
+		}
+	}
+	return vs
+}
+
+func (r *benchRun) key(i int64) []byte {
+	if r.keys == 0 {
+		return nil
+	}
+	return []byte("key-" + strconv.FormatInt(i%int64(r.keys), 10))
+}
+
+// begin starts the measured phase.
+func (r *benchRun) begin(phase string) error {
+	var err error
+	if r.client0, err = harness.Self(); err != nil {
+		return err
+	}
+	if r.broker != nil {
+		if r.broker0, err = r.broker.usage(); err != nil {
+			return err
+		}
+	}
+	r.done.Store(0)
+	r.start = time.Now()
+	r.phase.Store(phase)
+	return nil
+}
+
+// end finishes the measured phase.
+func (r *benchRun) end(records int64) (benchResult, error) {
+	res := benchResult{records: records, elapsed: time.Since(r.start), latency: r.hist}
+	self, err := harness.Self()
+	if err != nil {
+		return res, err
+	}
+	res.client = self.Sub(r.client0)
+	if r.broker != nil {
+		u, err := r.broker.usage()
+		if err != nil {
+			return res, err
+		}
+		u = u.Sub(r.broker0)
+		res.broker = &u
+	}
+	return res, nil
+}
+
+// produceAll produces n records with p at the target rate and waits for
+// their acknowledgements. value returns the value of record i, due at the
+// given time.
+func (r *benchRun) produceAll(ctx context.Context, p benchProducer, n int64, rate float64,
+	value func(i int64, due time.Time) []byte) error {
+	pacer := harness.NewPacer(rate)
+	var err error
+	for i := int64(0); i < n; i++ {
+		var due time.Time
+		if due, err = pacer.Wait(ctx, i); err != nil {
+			break
+		}
+		p.send(ctx, r.key(i), value(i, due), due)
+		if p.failed() != nil {
+			break
+		}
+	}
+	fctx := ctx
+	if err != nil {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+	}
+	if ferr := p.flush(fctx); ferr != nil && err == nil {
+		err = ferr
+	}
+	if err == nil && p.failed() != nil {
+		err = produceErr(r.topic, p.failed())
+	}
+	return err
+}
+
+func (r *benchRun) poolValue(i int64, _ time.Time) []byte { return r.values[i%int64(len(r.values))] }
+
+func (r *benchRun) produce(ctx context.Context) (benchResult, error) {
+	p, err := r.producer(ctx, func(due time.Time) {
+		r.hist.Record(time.Since(due))
+		r.done.Add(1)
+	})
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer p.close()
+	if err := r.begin("produced"); err != nil {
+		return benchResult{}, err
+	}
+	if err := r.produceAll(ctx, p, r.records, r.rate, r.poolValue); err != nil {
+		return benchResult{}, err
+	}
+	return r.end(r.done.Load())
+}
+
+func (r *benchRun) consume(ctx context.Context) (benchResult, error) {
+	p, err := r.producer(ctx, func(time.Time) { r.done.Add(1) })
+	if err != nil {
+		return benchResult{}, err
+	}
+	r.phase.Store("preparing: produced")
+	err = r.produceAll(ctx, p, r.records, r.rate, r.poolValue)
+	p.close()
+	if err != nil {
+		return benchResult{}, err
+	}
+
+	c, err := r.consumer(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer c.close()
+	if err := r.begin("consumed"); err != nil {
+		return benchResult{}, err
+	}
+	for r.done.Load() < r.records {
+		if err := c.poll(ctx, func([]byte) { r.done.Add(1) }); err != nil {
+			return benchResult{}, err
+		}
+	}
+	return r.end(r.done.Load())
+}
+
+// e2e runs a consumer alongside a producer at the target rate. Each value
+// starts with its record's due time in nanoseconds since base, plus one;
+// warm-up records, which open connections and load metadata before the
+// measurement, carry zero there.
+func (r *benchRun) e2e(ctx context.Context) (benchResult, error) {
+	const warmup = 100
+	c, err := r.consumer(ctx)
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer c.close()
+	p, err := r.producer(ctx, func(time.Time) {}) // acknowledgements are not what e2e measures
+	if err != nil {
+		return benchResult{}, err
+	}
+	defer p.close()
+
+	base := time.Now()
+	warmed := make(chan struct{})
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	consumed := make(chan error, 1)
+	go func() {
+		var warm int64
+		for r.done.Load() < r.records {
+			err := c.poll(cctx, func(v []byte) {
+				now := time.Since(base)
+				stamp := binary.BigEndian.Uint64(v)
+				if stamp == 0 {
+					if warm++; warm == warmup {
+						close(warmed)
+					}
+					return
+				}
+				r.hist.Record(now - time.Duration(stamp-1))
+				r.done.Add(1)
+			})
+			if err != nil {
+				consumed <- err
+				return
+			}
+		}
+		consumed <- nil
+	}()
+
+	r.phase.Store("warming up")
+	warmValue := func(i int64, _ time.Time) []byte {
+		v := append([]byte(nil), r.poolValue(i, time.Time{})...)
+		binary.BigEndian.PutUint64(v, 0)
+		return v
+	}
+	if err := r.produceAll(ctx, p, warmup, 0, warmValue); err != nil {
+		return benchResult{}, err
+	}
+	select {
+	case <-warmed:
+	case err := <-consumed:
+		if err == nil {
+			err = errors.New("consumer stopped during warm-up")
+		}
+		return benchResult{}, err
+	case <-ctx.Done():
+		return benchResult{}, ctx.Err()
+	}
+
+	if err := r.begin("consumed"); err != nil {
+		return benchResult{}, err
+	}
+	stamped := func(i int64, due time.Time) []byte {
+		v := append([]byte(nil), r.poolValue(i, due)...)
+		binary.BigEndian.PutUint64(v, uint64(due.Sub(base))+1)
+		return v
+	}
+	if err := r.produceAll(ctx, p, r.records, r.rate, stamped); err != nil {
+		return benchResult{}, err
+	}
+	if err := <-consumed; err != nil {
+		return benchResult{}, err
+	}
+	return r.end(r.done.Load())
+}
