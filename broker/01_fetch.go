@@ -63,7 +63,7 @@ func unwatchAll(parts []watched, ch chan struct{}) {
 
 func moved(parts []watched) bool {
 	for _, p := range parts {
-		if p.highWatermark() != p.hw {
+		if p.deleted.Load() || p.highWatermark() != p.hw {
 			return true
 		}
 	}

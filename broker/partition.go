@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -26,6 +27,9 @@ type partition struct {
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
+	// deleted is set when the partition's topic is deleted, so a long
+	// poll that registers its watch after the final wake still returns.
+	deleted atomic.Bool
 }
 
 func newPartition(topic string, index int32, l *partlog.Log, logger *slog.Logger) *partition {

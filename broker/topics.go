@@ -207,6 +207,7 @@ func (b *Broker) deleteTopic(name string) error {
 	var trash []string
 	for _, p := range t.parts {
 		p.log.Close()
+		p.deleted.Store(true)
 		p.wake() // long polls on the topic return now
 		dir := b.partitionDir(name, p.index)
 		aside := fmt.Sprintf("%s.%x%s", dir, t.id[:8], deletedSuffix)
