@@ -194,6 +194,7 @@ func (b *Broker) cleanLogs(now time.Time) {
 			if err := p.log.Compact(now); err != nil {
 				b.log.Warn("compaction failed", "topic", t.name, "partition", p.index, "err", err)
 			}
+			p.expireProducers(now, b.cfg.ProducerIDExpiration)
 		}
 	}
 }

@@ -42,6 +42,10 @@ type Config struct {
 	// RetentionCheckInterval is how often retention and compaction run
 	// (log.retention.check.interval.ms). Default 5 minutes.
 	RetentionCheckInterval time.Duration
+	// ProducerIDExpiration is how long an idempotent producer's sequence
+	// state is kept after its last batch (producer.id.expiration.ms).
+	// Default 24 hours.
+	ProducerIDExpiration time.Duration
 	// OffsetsPartitions is the partition count of __consumer_offsets.
 	// Default 50.
 	OffsetsPartitions int32
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes:            1<<20 + 12,
 		SegmentBytes:               1 << 30,
 		RetentionCheckInterval:     5 * time.Minute,
+		ProducerIDExpiration:       24 * time.Hour,
 		OffsetsPartitions:          50,
 		GroupInitialRebalanceDelay: 3 * time.Second,
 	}
@@ -97,6 +102,8 @@ func (c Config) Validate() error {
 		return bad("SegmentBytes %d is below 16 KiB", c.SegmentBytes)
 	case c.RetentionCheckInterval <= 0:
 		return bad("RetentionCheckInterval must be positive")
+	case c.ProducerIDExpiration <= 0:
+		return bad("ProducerIDExpiration must be positive")
 	case c.OffsetsPartitions < 1:
 		return bad("OffsetsPartitions %d must be at least 1", c.OffsetsPartitions)
 	case c.GroupInitialRebalanceDelay < 0:

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -146,4 +147,19 @@ func (p *partition) loadProducers() error {
 		st.record(h, h.BaseOffset)
 		return nil
 	})
+}
+
+// expireProducers forgets producers whose last batch is older than
+// expiration (Kafka's producer.id.expiration.ms), so state does not grow
+// with every producer that ever wrote. A forgotten producer that returns
+// is accepted at any sequence, as Kafka does.
+func (p *partition) expireProducers(now time.Time, expiration time.Duration) {
+	cutoff := now.Add(-expiration).UnixMilli()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, st := range p.producers {
+		if st.lastTimestamp < cutoff {
+			delete(p.producers, id)
+		}
+	}
 }

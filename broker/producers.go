@@ -20,6 +20,9 @@ type producerState struct {
 	recent [producerWindow]seqRange
 	n      int // batches recorded, capped at producerWindow
 	next   int // ring position of the next record
+	// lastTimestamp is the max timestamp of the producer's last batch:
+	// expiry is judged by record time, which every replica agrees on.
+	lastTimestamp int64
 }
 
 type seqRange struct {
@@ -63,6 +66,7 @@ func (s *producerState) check(h batch.Header) (base int64, duplicate bool, err e
 // record remembers an appended batch.
 func (s *producerState) record(h batch.Header, base int64) {
 	s.epoch = h.ProducerEpoch
+	s.lastTimestamp = max(s.lastTimestamp, h.MaxTimestamp)
 	s.recent[s.next] = seqRange{first: h.BaseSequence, last: lastSeq(h), base: base}
 	s.next = (s.next + 1) % producerWindow
 	if s.n < producerWindow {
