@@ -695,6 +695,21 @@ func TestAppWindowed(t *testing.T) {
 		got, err := r2.app.QueryStore(StoreQuery{Store: "per-minute", Key: []byte("u1")})
 		return err == nil && len(got) == 2
 	})
+
+	// Stream time comes back from the commit metadata: a record for the
+	// window that closed before the restart is still late.
+	late := &kgo.Record{Topic: "clicks", Key: []byte("u1"), Value: []byte("click"), Timestamp: t0.Add(20 * time.Second)}
+	if err := cl.ProduceSync(context.Background(), late).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	r2.wait(t, "the late record dropped after the restart", func() bool { return r2.app.Metrics()["dropped-late-records"] == 1 })
+	got, err := r2.app.QueryStore(StoreQuery{Store: "per-minute", Key: []byte("u1")})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("windows after the late record: %v %v", got, err)
+	}
+	if n, _ := serde.Int64().Deserialize(got[0].Value); n != 2 {
+		t.Fatalf("u1's first window counts %d after the restart, want 2: the late record was aggregated", n)
+	}
 }
 
 // TestAppFailureLosesNothing stops an application with a fatal error after

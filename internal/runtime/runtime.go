@@ -464,7 +464,7 @@ func (r *Runtime) commit(ctx context.Context) error {
 		}
 	}
 	var cerr error
-	r.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	r.client.CommitOffsetsSync(kgo.PreCommitFnContext(ctx, r.stampStreamTime), offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
 			return

@@ -339,7 +339,21 @@ func (r *Runtime) activate(ts *taskState, stores map[string]state.Store) (err er
 	if err != nil {
 		return fmt.Errorf("task %s: start: %w", ts.id, err)
 	}
+	st, err := r.committedStreamTime(ts)
+	if err != nil {
+		t.Close()
+		return fmt.Errorf("task %s: %w", ts.id, err)
+	}
+	// Resume at the stream time of the last commit; windows it closed
+	// emit now if they have not (their emit marks say which did).
+	if err := t.AdvanceStreamTime(st); err != nil {
+		t.Close()
+		return fmt.Errorf("task %s: resume stream time: %w", ts.id, err)
+	}
 	ts.t, ts.job = t, nil
+	// Punctuation above may have written emit marks: flush them with the
+	// next commit.
+	ts.dirty = ts.dirty || st >= 0
 	for _, l := range ts.logs {
 		if j := ts.stats.job; j != nil {
 			if sr := j.store(l.store); sr != nil {
