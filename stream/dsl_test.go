@@ -268,3 +268,19 @@ func TestTableLeftJoinKeepsLeftRowWhenRightGoes(t *testing.T) {
 		t.Fatalf("left join emitted %v, want L/none,L/R,L/none", got)
 	}
 }
+
+// An out-of-order record's update carries that record's timestamp, not the
+// task's stream time, so a later windowing step places it correctly.
+func TestTableUpdatesCarryTheRecordTimestamp(t *testing.T) {
+	b := stream.NewBuilder()
+	wordCount(b)
+	d := streamtest.New(t, b)
+	in := streamtest.Input(d, "lines", serde.String(), serde.String())
+	out := streamtest.Output(d, "counts-out", serde.String(), serde.Int64())
+	in.PipeValue("late", t0.Add(100*time.Second))
+	in.PipeValue("late", t0.Add(10*time.Second))
+	got := out.ReadAll()
+	if len(got) != 2 || !got[1].Timestamp.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("updates %+v; the second should be stamped %v", got, t0.Add(10*time.Second))
+	}
+}

@@ -129,10 +129,23 @@ func TestClusterReplicatesImage(t *testing.T) {
 		if nd == leader {
 			continue
 		}
-		_, err := nd.ctl.CreateTopic("nope", 1, 1, nil)
-		var nc *NotControllerError
-		if !errors.Is(err, ErrNotController) || !errors.As(err, &nc) || nc.LeaderAddr == "" {
-			t.Fatalf("follower create: %v", err)
+		// A follower learns who leads from the leader's next heartbeat:
+		// poll until it names one.
+		var err error
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, err = nd.ctl.CreateTopic("nope", 1, 1, nil)
+			var nc *NotControllerError
+			if !errors.Is(err, ErrNotController) || !errors.As(err, &nc) {
+				t.Fatalf("follower create: %v", err)
+			}
+			if nc.LeaderAddr != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("follower never named the leader: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 

@@ -25,14 +25,41 @@ func (c *nodeCtx) ForwardTo(child string, rec topology.Record) error {
 	return fmt.Errorf("%s has no child %q", c.n.spec.Name, child)
 }
 
-// Store returns the cache in front of the named store; the cache satisfies
-// state.Store so window stores can layer over it.
+// Store returns the cache in front of the named store, stamping each
+// update with the current record's timestamp; it satisfies state.Store so
+// window stores can layer over it.
 func (c *nodeCtx) Store(name string) state.Store {
 	s, ok := c.t.stores[name]
 	if !ok {
 		panic(fmt.Sprintf("step %s uses undeclared store %q", c.n.spec.Name, name))
 	}
-	return s.cache
+	return stamped{Store: s.cache, s: s, t: c.t}
+}
+
+// stamped records when each key was last written, for the flush.
+type stamped struct {
+	state.Store
+	s *store
+	t *Task
+}
+
+func (st stamped) stamp(key []byte) { st.s.stamps[string(key)] = st.t.now }
+
+func (st stamped) Put(key, value []byte) error {
+	st.stamp(key)
+	return st.Store.Put(key, value)
+}
+
+func (st stamped) Delete(key []byte) error {
+	st.stamp(key)
+	return st.Store.Delete(key)
+}
+
+func (st stamped) Write(batch []state.Mutation) error {
+	for _, m := range batch {
+		st.stamp(m.Key)
+	}
+	return st.Store.Write(batch)
 }
 
 func (c *nodeCtx) StreamTime() int64            { return c.t.streamTime }

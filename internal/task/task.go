@@ -50,8 +50,11 @@ type Task struct {
 	stores     map[string]*store
 	order      []*store // flush order: declaration order, upstream first
 	streamTime int64
-	metrics    map[string]int64
-	log        *slog.Logger
+	// now is the timestamp of the record being processed (stream time
+	// during punctuation): store updates are stamped with it.
+	now     int64
+	metrics map[string]int64
+	log     *slog.Logger
 }
 
 type node struct {
@@ -60,11 +63,15 @@ type node struct {
 	ctx  *nodeCtx
 }
 
-// store is one store of the task: the raw store and its cache.
+// store is one store of the task: the raw store and its cache, and the
+// timestamp of each dirty key's last update, which its changelog record
+// and forwarded change carry (as Kafka's record cache keeps the record
+// context).
 type store struct {
-	spec  *topology.Store
-	raw   state.Store
-	cache *state.Cache
+	spec   *topology.Store
+	raw    state.Store
+	cache  *state.Cache
+	stamps map[string]int64
 }
 
 // ErrDecode wraps failures to decode an input record; the runtime's
@@ -121,7 +128,7 @@ func (t *Task) openStores() error {
 		if err != nil {
 			return fmt.Errorf("task %s: open store %s: %w", t.cfg.ID, name, err)
 		}
-		s := &store{spec: spec, raw: raw}
+		s := &store{spec: spec, raw: raw, stamps: make(map[string]int64)}
 		s.cache = state.NewCache(raw, budget, func(entries []state.Dirty) error { return t.flushed(s, entries) })
 		t.stores[name] = s
 		t.order = append(t.order, s)
@@ -140,6 +147,7 @@ func (t *Task) Process(topic string, key, value []byte, timestamp int64, headers
 		return err
 	}
 	rec.Origin = origin
+	t.now = rec.Timestamp
 	advanced := rec.Timestamp > t.streamTime
 	if advanced {
 		t.streamTime = rec.Timestamp
@@ -221,6 +229,7 @@ func (e *ProcessError) Unwrap() error { return e.Err }
 
 // punctuate tells processors that act on stream time that it moved.
 func (t *Task) punctuate() error {
+	t.now = t.streamTime
 	for _, n := range t.cfg.Sub.Nodes {
 		if p, ok := t.nodes[n.Name].proc.(topology.Punctuator); ok {
 			if err := p.Punctuate(t.streamTime); err != nil {
@@ -234,14 +243,22 @@ func (t *Task) punctuate() error {
 // flushed handles a cache flush of s: changelog records out, and for
 // aggregations and tables, Change records to the owner's children.
 func (t *Task) flushed(s *store, entries []state.Dirty) error {
+	stamps := make([]int64, len(entries))
+	for i, e := range entries {
+		stamps[i] = t.streamTime
+		if ts, ok := s.stamps[string(e.Key)]; ok {
+			stamps[i] = ts
+			delete(s.stamps, string(e.Key))
+		}
+	}
 	if s.spec.Changelog {
 		topic := s.spec.ChangelogTopic(t.cfg.AppID)
-		for _, e := range entries {
+		for i, e := range entries {
 			var v []byte
 			if !e.Delete {
 				v = e.Value
 			}
-			if err := t.cfg.Output.Send(topic, t.cfg.ID.Partition, e.Key, v, nil, t.streamTime); err != nil {
+			if err := t.cfg.Output.Send(topic, t.cfg.ID.Partition, e.Key, v, nil, stamps[i]); err != nil {
 				return err
 			}
 		}
@@ -250,7 +267,7 @@ func (t *Task) flushed(s *store, entries []state.Dirty) error {
 	if !ok {
 		return nil
 	}
-	for _, e := range entries {
+	for i, e := range entries {
 		// A window store deletes only when windows expire, which is not
 		// a retraction to announce downstream.
 		if e.Delete && s.spec.Kind == topology.StoreWindow {
@@ -260,6 +277,7 @@ func (t *Task) flushed(s *store, entries []state.Dirty) error {
 		if err != nil {
 			return err
 		}
+		rec.Timestamp = stamps[i]
 		if err := t.forward(owner, rec); err != nil {
 			return err
 		}
@@ -284,7 +302,7 @@ func (t *Task) change(spec *topology.Store, e state.Dirty) (topology.Record, err
 			return topology.Record{}, fmt.Errorf("store %s: decode value: %w", spec.Name, err)
 		}
 	}
-	return topology.Record{Key: k, Value: ch, Timestamp: t.streamTime}, nil
+	return topology.Record{Key: k, Value: ch}, nil
 }
 
 // Flush empties every cache, upstream stores first, so everything the task
