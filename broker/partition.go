@@ -11,6 +11,7 @@ import (
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
+	"github.com/weir-io/weir/internal/producer"
 )
 
 // partition is one partition's log plus what the broker keeps beside it:
@@ -24,7 +25,7 @@ type partition struct {
 
 	// mu orders appends, so sequence checks and offset assignment agree.
 	mu        sync.Mutex
-	producers map[int64]*producerState
+	producers *producer.Table
 
 	watchMu  sync.Mutex
 	watchers map[chan struct{}]struct{}
@@ -36,7 +37,7 @@ type partition struct {
 func newPartition(topic string, index int32, l *partlog.Log, logger *slog.Logger) *partition {
 	return &partition{
 		topic: topic, index: index, log: l, logger: logger,
-		producers: make(map[int64]*producerState),
+		producers: producer.NewTable(),
 		watchers:  make(map[chan struct{}]struct{}),
 	}
 }
@@ -60,13 +61,9 @@ type appendResult struct {
 func (p *partition) append(raw []byte, h batch.Header) appendResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var st *producerState
-	if h.ProducerID >= 0 {
-		st = p.producers[h.ProducerID]
-		if st == nil {
-			st = &producerState{epoch: h.ProducerEpoch}
-		}
-		base, dup, err := st.check(h)
+	idempotent := h.ProducerID >= 0
+	if idempotent {
+		base, dup, err := p.producers.Check(h)
 		if err != nil {
 			return appendResult{err: err}
 		}
@@ -78,9 +75,8 @@ func (p *partition) append(raw []byte, h batch.Header) appendResult {
 	if err != nil {
 		return appendResult{err: storageError(err)}
 	}
-	if st != nil {
-		st.record(h, base)
-		p.producers[h.ProducerID] = st
+	if idempotent {
+		p.producers.Record(h, base)
 	}
 	return appendResult{base: base, end: base + int64(h.LastOffsetDelta) + 1}
 }
@@ -139,12 +135,7 @@ func (p *partition) loadProducers() error {
 		if h.ProducerID < 0 || h.Control() {
 			return nil
 		}
-		st := p.producers[h.ProducerID]
-		if st == nil || h.ProducerEpoch > st.epoch {
-			st = &producerState{epoch: h.ProducerEpoch}
-			p.producers[h.ProducerID] = st
-		}
-		st.record(h, h.BaseOffset)
+		p.producers.Record(h, h.BaseOffset)
 		return nil
 	})
 }
@@ -154,12 +145,7 @@ func (p *partition) loadProducers() error {
 // with every producer that ever wrote. A forgotten producer that returns
 // is accepted at any sequence, as Kafka does.
 func (p *partition) expireProducers(now time.Time, expiration time.Duration) {
-	cutoff := now.Add(-expiration).UnixMilli()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for id, st := range p.producers {
-		if st.lastTimestamp < cutoff {
-			delete(p.producers, id)
-		}
-	}
+	p.producers.Expire(now.Add(-expiration).UnixMilli())
 }
