@@ -1,0 +1,233 @@
+package replica
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/weir-io/weir/internal/batch"
+	"github.com/weir-io/weir/internal/partlog"
+)
+
+// ErrNotLeader is what NotLeaderError matches with errors.Is. The broker
+// answers it with NOT_LEADER_OR_FOLLOWER so the client refreshes metadata
+// and retries elsewhere.
+var ErrNotLeader = errors.New("replica: not the leader")
+
+// NotLeaderError reports a proposal this replica could not commit because
+// it is not (or stopped being) the partition's Raft leader.
+type NotLeaderError struct {
+	// Leader is the leader this replica knows of, "" if none.
+	Leader raft.ServerID
+	// Indeterminate is set when leadership was lost after the entry was
+	// appended to the Raft log: it may still commit under the next leader.
+	// Retrying is safe for idempotent producers (the retry is answered
+	// with the original offset); a non-idempotent retry may duplicate,
+	// as in Kafka.
+	Indeterminate bool
+	cause         error
+}
+
+func (e *NotLeaderError) Error() string {
+	s := "replica: not the leader"
+	if e.Leader != "" {
+		s += " (leader " + string(e.Leader) + ")"
+	}
+	if e.Indeterminate {
+		s += ": leadership lost while committing, outcome unknown"
+	}
+	return s
+}
+
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+func (e *NotLeaderError) Unwrap() error        { return e.cause }
+
+// Config describes one partition replica.
+type Config struct {
+	// ID is this replica's Raft server id (the broker id).
+	ID raft.ServerID
+	// Dir is the partition directory (segments and the FSM checkpoint).
+	Dir string
+	// Log configures the partition log.
+	Log partlog.Config
+	// Raft is the Raft configuration; nil means raft.DefaultConfig().
+	// LocalID is set from ID.
+	Raft *raft.Config
+	// LogStore, StableStore, Snapshots and Transport are raft's.
+	LogStore    raft.LogStore
+	StableStore raft.StableStore
+	Snapshots   raft.SnapshotStore
+	Transport   raft.Transport
+}
+
+// Group is one partition replicated by its own Raft group: the Raft
+// leader is the partition leader, the Raft term is the leader epoch, and
+// the FSM's applied log end is the high watermark.
+type Group struct {
+	raft *raft.Raft
+	fsm  *FSM
+	id   raft.ServerID
+	// readyTerm is the term in which this replica, as leader, has seen
+	// an entry of its own term committed and applied (see Ready).
+	readyTerm atomic.Uint64
+}
+
+// NewGroup opens the FSM in cfg.Dir and starts Raft on it. A brand-new
+// group must be bootstrapped once (Bootstrap) on one or all replicas.
+func NewGroup(cfg Config) (*Group, error) {
+	fsm, err := OpenFSM(cfg.Dir, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	rc := raft.DefaultConfig()
+	if cfg.Raft != nil {
+		c := *cfg.Raft
+		rc = &c
+	}
+	rc.LocalID = cfg.ID
+	r, err := raft.NewRaft(rc, fsm, cfg.LogStore, cfg.StableStore, cfg.Snapshots, cfg.Transport)
+	if err != nil {
+		fsm.Close()
+		return nil, err
+	}
+	return &Group{raft: r, fsm: fsm, id: cfg.ID}, nil
+}
+
+// Bootstrap sets the initial voters of a brand-new group. It fails with
+// raft.ErrCantBootstrap if the group already has state.
+func (g *Group) Bootstrap(servers []raft.Server) error {
+	return g.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error()
+}
+
+// Raft returns the underlying raft.Raft (membership changes, stats).
+func (g *Group) Raft() *raft.Raft { return g.raft }
+
+// FSM returns the state machine.
+func (g *Group) FSM() *FSM { return g.fsm }
+
+// Log returns the partition log for reads below HighWatermark.
+func (g *Group) Log() *partlog.Log { return g.fsm.log }
+
+// HighWatermark is the offset below which records are committed and
+// applied on this replica.
+func (g *Group) HighWatermark() int64 { return g.fsm.HighWatermark() }
+
+// IsLeader reports whether this replica is currently the Raft leader.
+func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
+
+// Leader returns the id of the leader this replica knows of, "" if none.
+func (g *Group) Leader() raft.ServerID {
+	_, id := g.raft.LeaderWithID()
+	return id
+}
+
+// LeaderEpoch is the current Raft term as a Kafka leader epoch. Terms
+// beyond MaxInt32 are clamped (they do not happen in practice).
+func (g *Group) LeaderEpoch() int32 { return int32(min(g.raft.CurrentTerm(), math.MaxInt32)) }
+
+// Ready returns once this replica, as leader, has committed and applied an
+// entry of its own term, so its high watermark covers everything any
+// earlier leader acknowledged. A new leader serves no produce or fetch
+// before Ready returns. Later calls in the same term return at once.
+func (g *Group) Ready(ctx context.Context) error {
+	if !g.IsLeader() {
+		return g.notLeader(nil, false)
+	}
+	term := g.raft.CurrentTerm()
+	if g.readyTerm.Load() == term {
+		return nil
+	}
+	f := g.raft.Barrier(timeoutOf(ctx))
+	if err := wait(ctx, f); err != nil {
+		return g.mapErr(err)
+	}
+	if g.raft.CurrentTerm() != term || !g.IsLeader() {
+		return g.notLeader(nil, false)
+	}
+	g.readyTerm.Store(term)
+	return nil
+}
+
+// Propose replicates one produced batch (validated by the caller with
+// batch.Validate and CheckProduce, LogAppendTime already applied) and
+// returns its base offset once it is committed and applied on this
+// leader. A duplicate of a recent idempotent batch returns the original
+// offset. Sequence and epoch refusals come back as kerr errors; losing
+// leadership as a *NotLeaderError. If ctx ends first the outcome is
+// unknown (the entry may still commit).
+func (g *Group) Propose(ctx context.Context, b []byte) (int64, error) {
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return -1, err
+	}
+	if h.Size() != len(b) {
+		return -1, fmt.Errorf("replica: propose: %w: batch of %d bytes in %d", batch.ErrCorrupt, h.Size(), len(b))
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	f := g.raft.Apply(EncodeBatch(b), timeoutOf(ctx))
+	if err := wait(ctx, f); err != nil {
+		return -1, g.mapErr(err)
+	}
+	res, ok := f.Response().(Result)
+	if !ok {
+		return -1, fmt.Errorf("replica: unexpected apply response %T", f.Response())
+	}
+	if res.Err != nil {
+		return -1, res.Err
+	}
+	return res.Base, nil
+}
+
+// Close shuts Raft down and closes the FSM (checkpointing it).
+func (g *Group) Close() error {
+	err := g.raft.Shutdown().Error()
+	if ferr := g.fsm.Close(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (g *Group) notLeader(cause error, indeterminate bool) error {
+	return &NotLeaderError{Leader: g.Leader(), Indeterminate: indeterminate, cause: cause}
+}
+
+func (g *Group) mapErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return g.notLeader(err, false)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore),
+		errors.Is(err, raft.ErrRaftShutdown):
+		return g.notLeader(err, true)
+	}
+	return err
+}
+
+// timeoutOf turns ctx's deadline into raft's enqueue timeout (0: none).
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 0
+}
+
+// wait waits for a raft future or ctx, whichever ends first.
+func wait(ctx context.Context, f raft.Future) error {
+	if ctx.Done() == nil {
+		return f.Error()
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
