@@ -34,16 +34,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 
 // send writes a request frame: header v1 (or v2 when flexible) plus body.
 func (c *rawConn) send(key, version int16, corr int32, body []byte, flexible bool) {
-	var frame []byte
-	frame = kbin.AppendInt16(frame, key)
-	frame = kbin.AppendInt16(frame, version)
-	frame = kbin.AppendInt32(frame, corr)
-	frame = kbin.AppendNullableString(frame, &clientName)
-	if flexible {
-		frame = append(frame, 0)
-	}
-	frame = append(frame, body...)
-	c.write(frame)
+	c.write(append(header(key, version, corr, flexible), body...))
 }
 
 func (c *rawConn) write(frame []byte) {
@@ -150,14 +141,7 @@ func TestAcksZeroSendsNoResponse(t *testing.T) {
 	b := brokertest.Start(t)
 	mustCreate(t, testCtx(t), client(t, b.Addr()), "acks0", 1)
 	c := dialRaw(t, b.Addr())
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "acks0"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = rawBatch(-1, -1, -1, "fire-and-forget")
-	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
-	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	req := acksZeroProduce("acks0", "fire-and-forget")
 	c.send(0, 7, 1, req.AppendTo(nil), false)
 	c.send(18, 0, 2, nil, false)
 	if corr, _ := c.read(); corr != 2 {
@@ -173,14 +157,7 @@ func TestFetchOfEmptyPartitionSendsEmptyNotNullRecords(t *testing.T) {
 	cl := client(t, b.Addr())
 	mustCreate(t, testCtx(t), cl, "empty", 1)
 	c := dialRaw(t, b.Addr())
-	req := kmsg.NewPtrFetchRequest()
-	req.Version, req.MaxWaitMillis, req.MaxBytes = 8, 0, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "empty"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-	req.Topics = []kmsg.FetchRequestTopic{ft}
+	req := fetchV8("empty", 0, 0)
 	c.send(1, 8, 3, req.AppendTo(nil), false)
 	_, body := c.read()
 	// The v8 response ends with the partition's aborted transactions
@@ -196,14 +173,7 @@ func TestReplyBeforeAcksZeroProduceIsFlushed(t *testing.T) {
 	b := brokertest.Start(t)
 	mustCreate(t, testCtx(t), client(t, b.Addr()), "acks0-flush", 1)
 	c := dialRaw(t, b.Addr())
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "acks0-flush"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = rawBatch(-1, -1, -1, "x")
-	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
-	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	req := acksZeroProduce("acks0-flush", "x")
 	// Both frames in one write, so the produce is queued before the
 	// ApiVersions reply is written.
 	var frames []byte
@@ -237,14 +207,7 @@ func TestGroupRequestsKeepConnectionOrder(t *testing.T) {
 	b := brokertest.Start(t)
 	mustCreate(t, testCtx(t), client(t, b.Addr()), "ordered", 1)
 	c := dialRaw(t, b.Addr())
-	fetch := kmsg.NewPtrFetchRequest()
-	fetch.Version, fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 8, 300, 1, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic = "ordered"
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.PartitionMaxBytes = 1 << 20
-	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
-	fetch.Topics = []kmsg.FetchRequestTopic{ft}
+	fetch := fetchV8("ordered", 300, 1)
 
 	commit := kmsg.NewPtrOffsetCommitRequest()
 	commit.Version, commit.Group, commit.Generation = 2, "ordered-group", -1
@@ -287,16 +250,35 @@ func TestGroupRequestsKeepConnectionOrder(t *testing.T) {
 func TestFailedAcksZeroProduceClosesConnection(t *testing.T) {
 	b := brokertest.Start(t)
 	c := dialRaw(t, b.Addr())
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "no-such-topic"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = rawBatch(-1, -1, -1, "x")
-	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
-	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	req := acksZeroProduce("no-such-topic", "x")
 	c.send(0, 7, 1, req.AppendTo(nil), false)
 	if !c.closed() {
 		t.Fatal("connection stayed open after a failed acks=0 produce")
 	}
+}
+
+// acksZeroProduce is a Produce v7 with acks=0 of one record to partition 0.
+func acksZeroProduce(topic, value string) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.Version, req.Acks, req.TimeoutMillis = 7, 0, 1000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(-1, -1, -1, value)
+	rt.Partitions = []kmsg.ProduceRequestTopicPartition{rp}
+	req.Topics = []kmsg.ProduceRequestTopic{rt}
+	return req
+}
+
+// fetchV8 is a Fetch v8 of partition 0 from offset 0.
+func fetchV8(topic string, maxWaitMillis, minBytes int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.Version, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 8, maxWaitMillis, minBytes, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic = topic
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = []kmsg.FetchRequestTopicPartition{fp}
+	req.Topics = []kmsg.FetchRequestTopic{ft}
+	return req
 }
