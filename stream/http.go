@@ -252,12 +252,7 @@ func (a *App) serveRange(w http.ResponseWriter, r *http.Request) {
 		a.queryError(w, err)
 		return
 	}
-	more := len(entries) > limit
-	entries = entries[:min(len(entries), limit)]
-	out := make([]entryJSON, len(entries))
-	for i, e := range entries {
-		out[i] = decodeEntry(spec, e)
-	}
+	out, more := page(spec, entries, limit, decodeEntry)
 	writeJSON(w, http.StatusOK, struct {
 		Store   string      `json:"store"`
 		Entries []entryJSON `json:"entries"`
@@ -324,17 +319,24 @@ func (a *App) serveWindows(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	more := len(entries) > limit
-	entries = entries[:min(len(entries), limit)]
-	out := make([]entryJSON, len(entries))
-	for i, e := range entries {
-		out[i] = decodeWindow(spec, e)
-	}
+	out, more := page(spec, entries, limit, decodeWindow)
 	writeJSON(w, http.StatusOK, struct {
 		Store   string      `json:"store"`
 		Windows []entryJSON `json:"windows"`
 		More    bool        `json:"more"`
 	}{spec.Name, out, more})
+}
+
+// page decodes at most limit entries; more reports that the query (asked
+// for limit+1) found another.
+func page(spec *topology.Store, entries []StoreEntry, limit int, decode func(*topology.Store, StoreEntry) entryJSON) ([]entryJSON, bool) {
+	more := len(entries) > limit
+	entries = entries[:min(len(entries), limit)]
+	out := make([]entryJSON, len(entries))
+	for i, e := range entries {
+		out[i] = decode(spec, e)
+	}
+	return out, more
 }
 
 // storeSpec finds the store named in the path, or answers 404.
