@@ -4,7 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/weir-io/weir/internal/raftmux"
 )
 
 // Config configures a Broker. Start from DefaultConfig; every field's doc
@@ -54,6 +59,58 @@ type Config struct {
 	GroupInitialRebalanceDelay time.Duration
 	// Logger receives the broker's structured logs. Default slog.Default().
 	Logger *slog.Logger
+
+	// Voters, when set, makes this broker one node of a Raft-replicated
+	// cluster: every voter is a broker and a member of the controller
+	// quorum, and NodeID must be one of them. Empty: a single node whose
+	// partitions are local logs (no Raft), metadata in weir-metadata.json.
+	Voters []Voter
+	// RaftListen is the address of this node's Raft transport, shared by
+	// the controller and every partition group. Required with Voters; it
+	// must equal this node's entry in Voters (port 0 is not allowed there).
+	RaftListen string
+	// DefaultReplicationFactor is the replication factor of auto-created
+	// topics and of CreateTopics requests that ask for the default (-1),
+	// as default.replication.factor. Internal topics use it too. Default:
+	// min(3, number of voters); 1 on a single node.
+	DefaultReplicationFactor int16
+	// RaftTimeout is the heartbeat and election timeout of every Raft group
+	// (hashicorp/raft's HeartbeatTimeout and ElectionTimeout). Default 1s.
+	RaftTimeout time.Duration
+	// RaftNetwork injects faults between nodes' Raft traffic; tests only.
+	RaftNetwork *raftmux.Network
+}
+
+// Voter is one member of the controller quorum.
+type Voter struct {
+	ID       int32
+	RaftAddr string // host:port of the node's Raft transport
+}
+
+// ParseVoters parses the --voters form: "1@host:port,2@host:port,...".
+func ParseVoters(s string) ([]Voter, error) {
+	var vs []Voter
+	seen := map[int32]bool{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		id, addr, ok := strings.Cut(part, "@")
+		if !ok {
+			return nil, fmt.Errorf("%w: voter %q is not id@host:port", ErrInvalidConfig, part)
+		}
+		n, err := strconv.ParseInt(id, 10, 32)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%w: voter %q: node id must be a non-negative integer", ErrInvalidConfig, part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%w: voter %q: %v", ErrInvalidConfig, part, err)
+		}
+		if seen[int32(n)] {
+			return nil, fmt.Errorf("%w: node id %d appears twice in voters", ErrInvalidConfig, n)
+		}
+		seen[int32(n)] = true
+		vs = append(vs, Voter{ID: int32(n), RaftAddr: addr})
+	}
+	return vs, nil
 }
 
 // DefaultConfig returns the defaults documented on Config, with DataDir
@@ -108,6 +165,32 @@ func (c Config) Validate() error {
 		return bad("OffsetsPartitions %d must be at least 1", c.OffsetsPartitions)
 	case c.GroupInitialRebalanceDelay < 0:
 		return bad("GroupInitialRebalanceDelay is negative")
+	}
+	return c.validateCluster(bad)
+}
+
+func (c Config) validateCluster(bad func(string, ...any) error) error {
+	if len(c.Voters) == 0 {
+		if c.RaftListen != "" {
+			return bad("RaftListen is set but Voters is empty")
+		}
+		return nil
+	}
+	self := -1
+	for i, v := range c.Voters {
+		if v.ID == c.NodeID {
+			self = i
+		}
+	}
+	switch {
+	case self < 0:
+		return bad("NodeID %d is not among the voters", c.NodeID)
+	case c.RaftListen == "":
+		return bad("RaftListen is required with Voters")
+	case c.DefaultReplicationFactor < 0 || int(c.DefaultReplicationFactor) > len(c.Voters):
+		return bad("DefaultReplicationFactor %d is outside 1..%d (the voters)", c.DefaultReplicationFactor, len(c.Voters))
+	case c.RaftTimeout < 0:
+		return bad("RaftTimeout is negative")
 	}
 	return nil
 }

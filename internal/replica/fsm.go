@@ -78,7 +78,17 @@ type FSM struct {
 
 	ckMu    sync.Mutex // orders checkpoint writes
 	ckIndex uint64     // index of the last checkpoint written
+
+	// onAdvance, if set, is called (under mu, so it must not block) each
+	// time applying moves the high watermark: the broker wakes its long
+	// polls from it.
+	onAdvance func()
 }
+
+// OnAdvance sets fn to be called whenever the high watermark moves. Set
+// it before raft starts applying; fn runs on raft's apply goroutine and
+// must not block.
+func (f *FSM) OnAdvance(fn func()) { f.onAdvance = fn }
 
 var (
 	_ raft.FSM         = (*FSM)(nil)
@@ -199,7 +209,9 @@ func (f *FSM) apply(l *raft.Log) any {
 func (f *FSM) done(index uint64) {
 	f.applied = index
 	f.appliedIdx.Store(index)
-	f.hw.Store(f.cursor)
+	if f.hw.Swap(f.cursor) != f.cursor && f.onAdvance != nil {
+		f.onAdvance()
+	}
 }
 
 func (f *FSM) applyCommand(l *raft.Log) Result {

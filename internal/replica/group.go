@@ -63,6 +63,9 @@ type Config struct {
 	StableStore raft.StableStore
 	Snapshots   raft.SnapshotStore
 	Transport   raft.Transport
+	// OnAdvance, if set, is called whenever the high watermark moves (see
+	// FSM.OnAdvance).
+	OnAdvance func()
 }
 
 // Group is one partition replicated by its own Raft group: the Raft
@@ -90,6 +93,7 @@ func NewGroup(cfg Config) (*Group, error) {
 		rc = &c
 	}
 	rc.LocalID = cfg.ID
+	fsm.OnAdvance(cfg.OnAdvance)
 	r, err := raft.NewRaft(rc, fsm, cfg.LogStore, cfg.StableStore, cfg.Snapshots, cfg.Transport)
 	if err != nil {
 		fsm.Close()
@@ -161,23 +165,46 @@ func (g *Group) Ready(ctx context.Context) error {
 // leadership as a *NotLeaderError. If ctx ends first the outcome is
 // unknown (the entry may still commit).
 func (g *Group) Propose(ctx context.Context, b []byte) (int64, error) {
-	h, err := batch.ParseHeader(b)
+	p, err := g.Submit(ctx, b)
 	if err != nil {
 		return -1, err
 	}
+	return p.Wait(ctx)
+}
+
+// Proposal is a batch handed to Raft whose outcome is not known yet.
+type Proposal struct {
+	g *Group
+	f raft.ApplyFuture
+}
+
+// Submit hands one batch to Raft without waiting: proposals submitted one
+// after another from one goroutine are appended to the Raft log in that
+// order, which is what keeps an idempotent producer's pipelined batches in
+// sequence. Wait for the outcome with Proposal.Wait.
+func (g *Group) Submit(ctx context.Context, b []byte) (*Proposal, error) {
+	h, err := batch.ParseHeader(b)
+	if err != nil {
+		return nil, err
+	}
 	if h.Size() != len(b) {
-		return -1, fmt.Errorf("replica: propose: %w: batch of %d bytes in %d", batch.ErrCorrupt, h.Size(), len(b))
+		return nil, fmt.Errorf("replica: propose: %w: batch of %d bytes in %d", batch.ErrCorrupt, h.Size(), len(b))
 	}
 	if err := ctx.Err(); err != nil {
-		return -1, err
+		return nil, err
 	}
-	f := g.raft.Apply(EncodeBatch(b), timeoutOf(ctx))
-	if err := wait(ctx, f); err != nil {
-		return -1, g.mapErr(err)
+	return &Proposal{g: g, f: g.raft.Apply(EncodeBatch(b), timeoutOf(ctx))}, nil
+}
+
+// Wait returns the batch's base offset once it is committed and applied,
+// with the errors documented on Propose.
+func (p *Proposal) Wait(ctx context.Context) (int64, error) {
+	if err := wait(ctx, p.f); err != nil {
+		return -1, p.g.mapErr(err)
 	}
-	res, ok := f.Response().(Result)
+	res, ok := p.f.Response().(Result)
 	if !ok {
-		return -1, fmt.Errorf("replica: unexpected apply response %T", f.Response())
+		return -1, fmt.Errorf("replica: unexpected apply response %T", p.f.Response())
 	}
 	if res.Err != nil {
 		return -1, res.Err
