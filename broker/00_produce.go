@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -26,9 +27,9 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 		return produceError(req, resp, kerr.UnsupportedVersion)
 	}
 	type pending struct {
-		part *partition
-		out  *kmsg.ProduceResponseTopicPartition
-		end  int64
+		part   *partition
+		out    *kmsg.ProduceResponseTopicPartition
+		commit func(context.Context) (int64, error)
 	}
 	var waits []pending
 	for _, rt := range req.Topics {
@@ -49,42 +50,45 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 				out.ErrorMessage = errMessage(res.err)
 				continue
 			}
-			out.BaseOffset = res.base
 			out.LogAppendTime = res.appendTime
-			out.LogStartOffset = p.log.StartOffset()
-			waits = append(waits, pending{p, out, res.end})
+			waits = append(waits, pending{p, out, res.commit})
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	if req.Acks == 0 {
 		// No reply, but the records must still become durable and visible.
 		for _, w := range waits {
-			go w.part.sync(w.end)
+			go w.commit(c.b.ctx)
 		}
 		if failed(resp) {
 			return hangUp{}
 		}
 		return ready{nil}
 	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 	return later(func() kmsg.Response {
-		// Partitions are separate files: fsync them in parallel so a
-		// request's latency is one fsync, not one per partition.
-		errs := make([]error, len(waits))
+		ctx, cancel := context.WithTimeout(c.ctx, max(timeout, time.Second))
+		defer cancel()
+		// Partitions are separate files (and Raft groups): wait for them in
+		// parallel so a request's latency is one fsync or commit, not one
+		// per partition.
 		var wg sync.WaitGroup
 		for i, w := range waits {
+			commit := func() {
+				base, err := w.commit(ctx)
+				w.out.BaseOffset = base
+				w.out.LogStartOffset = w.part.plog().StartOffset()
+				if err != nil {
+					w.out.ErrorCode, w.out.BaseOffset = errCode(err), -1
+				}
+			}
 			if i == len(waits)-1 { // the last one on this goroutine
-				errs[i] = w.part.sync(w.end)
+				commit()
 				break
 			}
-			wg.Go(func() { errs[i] = w.part.sync(w.end) })
+			wg.Go(commit)
 		}
 		wg.Wait()
-		for i, w := range waits {
-			if errs[i] != nil {
-				w.out.ErrorCode = errCode(errs[i])
-				w.out.BaseOffset = -1
-			}
-		}
 		return resp
 	})
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -9,9 +10,6 @@ import (
 
 	"github.com/weir-io/weir/internal/partlog"
 )
-
-// leaderEpoch is the single node's constant partition leader epoch.
-const leaderEpoch = 0
 
 // handleFetch serves a fetch, long-polling until MinBytes are available,
 // MaxWait passes, or the connection closes. Fetch sessions are not kept:
@@ -22,7 +20,7 @@ func handleFetch(c *conn, req *kmsg.FetchRequest) response {
 	return later(func() kmsg.Response {
 		wake := make(chan struct{}, 1)
 		for {
-			resp, size, parts, failed := c.b.fetchOnce(req)
+			resp, size, parts, failed := c.b.fetchOnce(c.ctx, req)
 			if failed || size >= int(req.MinBytes) || !time.Now().Before(deadline) {
 				return resp
 			}
@@ -73,7 +71,7 @@ func moved(parts []watched) bool {
 // fetchOnce reads what is available now. It returns the response, the
 // bytes of records in it, the partitions it read, and whether any
 // partition failed (a failure answers at once, without waiting).
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []watched, bool) {
+func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []watched, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
@@ -94,7 +92,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, []
 			// Kafka sends empty records, never null: sarama (Fetch v8),
 			// librdkafka and kafka-python fail to parse a null.
 			sp.RecordBatches = []byte{}
-			p, err := fetchPartition(t, req.Version, rp)
+			p, err := fetchPartition(ctx, t, req.Version, rp)
 			if err == nil {
 				var n int
 				n, err = readPartition(p, rp, &sp, min(budget, int(rp.PartitionMaxBytes)), size == 0)
@@ -121,16 +119,34 @@ func (b *Broker) fetchTopic(version int16, rt kmsg.FetchRequestTopic) *topic {
 	return b.lookupTopic(rt.Topic)
 }
 
-func fetchPartition(t *topic, version int16, rp kmsg.FetchRequestTopicPartition) (*partition, error) {
+func fetchPartition(ctx context.Context, t *topic, version int16, rp kmsg.FetchRequestTopicPartition) (*partition, error) {
 	switch {
 	case t == nil && version >= 13:
 		return nil, kerr.UnknownTopicID
 	case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 		return nil, kerr.UnknownTopicOrPartition
-	case rp.CurrentLeaderEpoch > leaderEpoch:
-		return nil, kerr.UnknownLeaderEpoch
 	}
-	return t.parts[rp.Partition], nil
+	p := t.parts[rp.Partition]
+	if p == nil { // a partition this cluster node holds no replica of
+		return nil, kerr.NotLeaderForPartition
+	}
+	if err := p.serve(ctx); err != nil {
+		return nil, err
+	}
+	return p, checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+}
+
+// checkLeaderEpoch compares the leader epoch a client believes current
+// (-1: unknown) with this leader's, as KIP-320 asks.
+func checkLeaderEpoch(p *partition, current int32) error {
+	switch epoch := p.leaderEpoch(); {
+	case current < 0 || current == epoch:
+		return nil
+	case current > epoch:
+		return kerr.UnknownLeaderEpoch
+	default:
+		return kerr.FencedLeaderEpoch
+	}
 }
 
 // readPartition fills sp with up to max bytes from p at the requested
@@ -138,14 +154,14 @@ func fetchPartition(t *topic, version int16, rp kmsg.FetchRequestTopicPartition)
 // one batch (KIP-74), so a large batch never wedges a consumer.
 func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, max int, first bool) (int, error) {
 	hw := p.highWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.log.StartOffset()
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.plog().StartOffset()
 	if max <= 0 && !first {
 		return 0, nil
 	}
 	if max <= 0 {
 		max = 1
 	}
-	raw, err := p.log.Read(rp.FetchOffset, max, hw)
+	raw, err := p.plog().Read(rp.FetchOffset, max, hw)
 	if errors.Is(err, partlog.ErrOffsetOutOfRange) {
 		return 0, kerr.OffsetOutOfRange
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -15,29 +17,45 @@ const (
 	offsetEarliestLocal = -4 // v8+: no tiered storage, so the log start
 )
 
+// handleListOffsets answers after the read loop: in a cluster a new leader
+// may first have to commit an entry of its own term.
 func handleListOffsets(c *conn, req *kmsg.ListOffsetsRequest) response {
-	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
-	for _, rt := range req.Topics {
-		t := c.b.lookupTopic(rt.Topic)
-		st := kmsg.NewListOffsetsResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewListOffsetsResponseTopicPartition()
-			sp.Partition = rp.Partition
-			switch {
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case rp.CurrentLeaderEpoch > leaderEpoch:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			default:
-				sp.Offset, sp.Timestamp = listOffset(t.parts[rp.Partition], rp.Timestamp)
-				sp.LeaderEpoch = leaderEpoch
+	return later(func() kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range req.Topics {
+			t := c.b.lookupTopic(rt.Topic)
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				st.Partitions = append(st.Partitions, listPartitionOffset(c.ctx, t, rp))
 			}
-			st.Partitions = append(st.Partitions, sp)
+			resp.Topics = append(resp.Topics, st)
 		}
-		resp.Topics = append(resp.Topics, st)
+		return resp
+	})
+}
+
+func listPartitionOffset(ctx context.Context, t *topic, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
+	sp := kmsg.NewListOffsetsResponseTopicPartition()
+	sp.Partition = rp.Partition
+	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
+		sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return sp
 	}
-	return ready{resp}
+	p := t.parts[rp.Partition]
+	err := error(kerr.NotLeaderForPartition)
+	if p != nil {
+		if err = p.serve(ctx); err == nil {
+			err = checkLeaderEpoch(p, rp.CurrentLeaderEpoch)
+		}
+	}
+	if err != nil {
+		sp.ErrorCode = errCode(err)
+		return sp
+	}
+	sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp)
+	sp.LeaderEpoch = p.leaderEpoch()
+	return sp
 }
 
 // listOffset resolves one ListOffsets query; -1/-1 means no such offset.
@@ -47,11 +65,11 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 	case offsetLatest:
 		return hw, -1
 	case offsetEarliest, offsetEarliestLocal:
-		return p.log.StartOffset(), -1
+		return p.plog().StartOffset(), -1
 	case offsetMaxTimestamp:
 		return maxTimestampOffset(p, hw)
 	}
-	off, at, ok := p.log.OffsetForTime(ts)
+	off, at, ok := p.plog().OffsetForTime(ts)
 	if !ok || off >= hw {
 		return -1, -1
 	}
@@ -62,7 +80,7 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 // timestamp. It scans batch headers, then decodes only the winning batch.
 func maxTimestampOffset(p *partition, hw int64) (int64, int64) {
 	best := batch.Header{MaxTimestamp: -1}
-	p.log.Batches(p.log.StartOffset(), func(h batch.Header) error {
+	p.plog().Batches(p.plog().StartOffset(), func(h batch.Header) error {
 		if h.BaseOffset < hw && !h.Control() && h.MaxTimestamp > best.MaxTimestamp {
 			best = h
 		}
@@ -71,7 +89,7 @@ func maxTimestampOffset(p *partition, hw int64) (int64, int64) {
 	if best.MaxTimestamp < 0 {
 		return -1, -1
 	}
-	raw, err := p.log.Read(best.BaseOffset, 1, hw)
+	raw, err := p.plog().Read(best.BaseOffset, 1, hw)
 	if err != nil {
 		return -1, -1
 	}

@@ -22,6 +22,9 @@ func (b *Broker) hostPort() (string, int32) {
 
 func handleMetadata(c *conn, req *kmsg.MetadataRequest) response {
 	b := c.b
+	if b.cluster != nil {
+		return ready{b.cluster.metadata(req)}
+	}
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	host, port := b.hostPort()
 	br := kmsg.NewMetadataResponseBroker()
@@ -78,7 +81,7 @@ func (b *Broker) describeTopic(t *topic) kmsg.MetadataResponseTopic {
 	replicas := []int32{b.cfg.NodeID}
 	for _, p := range t.parts {
 		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition, sp.Leader, sp.LeaderEpoch = p.index, b.cfg.NodeID, leaderEpoch
+		sp.Partition, sp.Leader, sp.LeaderEpoch = p.index, b.cfg.NodeID, singleNodeEpoch
 		sp.Replicas, sp.ISR = replicas, replicas
 		st.Partitions = append(st.Partitions, sp)
 	}

@@ -11,31 +11,40 @@ const coordinatorGroup = 0
 
 func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	host, port := c.b.hostPort()
-	code := int16(0)
-	var msg *string
-	if req.CoordinatorType != coordinatorGroup {
-		err := errorf(kerr.InvalidRequest, "coordinator type %d is not supported: transactions are not implemented", req.CoordinatorType)
-		code, msg = errCode(err), errMessage(err)
-	}
+	keys := req.CoordinatorKeys
 	if req.Version < 4 {
-		resp.ErrorCode, resp.ErrorMessage = code, msg
-		if code == 0 {
-			resp.NodeID, resp.Host, resp.Port = c.b.cfg.NodeID, host, port
-		} else {
-			resp.NodeID, resp.Port = -1, -1
-		}
-		return ready{resp}
+		keys = []string{req.CoordinatorKey}
 	}
-	for _, key := range req.CoordinatorKeys {
+	for _, key := range keys {
 		sc := kmsg.NewFindCoordinatorResponseCoordinator()
-		sc.Key, sc.ErrorCode, sc.ErrorMessage = key, code, msg
-		if code == 0 {
-			sc.NodeID, sc.Host, sc.Port = c.b.cfg.NodeID, host, port
+		sc.Key = key
+		var err error
+		if req.CoordinatorType != coordinatorGroup {
+			err = errorf(kerr.InvalidRequest, "coordinator type %d is not supported: transactions are not implemented", req.CoordinatorType)
 		} else {
-			sc.NodeID, sc.Port = -1, -1
+			sc.NodeID, sc.Host, sc.Port, err = c.b.coordinatorFor(key)
+		}
+		if err != nil {
+			sc.ErrorCode, sc.ErrorMessage = errCode(err), errMessage(err)
+			sc.NodeID, sc.Host, sc.Port = -1, "", -1
 		}
 		resp.Coordinators = append(resp.Coordinators, sc)
 	}
+	if req.Version < 4 {
+		sc := resp.Coordinators[0]
+		resp.Coordinators = nil
+		resp.ErrorCode, resp.ErrorMessage = sc.ErrorCode, sc.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = sc.NodeID, sc.Host, sc.Port
+	}
 	return ready{resp}
+}
+
+// coordinatorFor is the broker coordinating a group: this one on a single
+// node, the leader of the group's __consumer_offsets partition in a cluster.
+func (b *Broker) coordinatorFor(group string) (int32, string, int32, error) {
+	if b.cluster != nil {
+		return b.cluster.coordinator(group)
+	}
+	host, port := b.hostPort()
+	return b.cfg.NodeID, host, port, nil
 }

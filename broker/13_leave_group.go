@@ -6,5 +6,5 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 // run in the order they were sent (see conn.go).
 func handleLeaveGroup(c *conn, req *kmsg.LeaveGroupRequest) response {
 	ctx := c.groupCtx()
-	return later(func() kmsg.Response { return c.b.groups.LeaveGroup(ctx, req) })
+	return later(func() kmsg.Response { return c.b.serveGroup(ctx, req) })
 }

@@ -5,5 +5,5 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 func handleSyncGroup(c *conn, req *kmsg.SyncGroupRequest) response {
 	// Blocks until the rebalance completes, so it waits off the read loop.
 	ctx := c.groupCtx() // on the read loop: the client id may change with the next request
-	return later(func() kmsg.Response { return c.b.groups.SyncGroup(ctx, req) })
+	return later(func() kmsg.Response { return c.b.serveGroup(ctx, req) })
 }

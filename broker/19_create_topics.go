@@ -36,6 +36,9 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 	if partitions == -1 {
 		partitions = b.cfg.DefaultPartitions
 	}
+	if c := b.cluster; c != nil {
+		return c.createFromRequest(rt, partitions, validateOnly, st)
+	}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return errorf(kerr.InvalidRequest, "a replica assignment excludes a partition count and replication factor")
@@ -49,15 +52,11 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 	} else if err := b.checkReplicationFactor(rt.ReplicationFactor); err != nil {
 		return err
 	}
-	configs := make(map[string]string, len(rt.Configs))
-	for _, kv := range rt.Configs {
-		if kv.Value == nil {
-			return errorf(kerr.InvalidConfig, "config %q has a null value", kv.Name)
-		}
-		configs[kv.Name] = *kv.Value
+	configs, err := requestConfigs(rt.Configs)
+	if err != nil {
+		return err
 	}
 	var t *topic
-	var err error
 	if validateOnly {
 		err = b.validateNewTopic(rt.Topic, partitions, configs)
 	} else {
@@ -70,11 +69,46 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 		st.TopicID = t.id
 	}
 	st.NumPartitions, st.ReplicationFactor = partitions, 1
+	b.fillCreatedConfigs(configs, st)
+	return nil
+}
+
+// fillCreatedConfigs lists a new topic's effective configs in the
+// response, as CreateTopics v5+ does.
+func (b *Broker) fillCreatedConfigs(configs map[string]string, st *kmsg.CreateTopicsResponseTopic) {
 	for _, d := range b.describeTopicConfigs(configs, nil) {
 		st.Configs = append(st.Configs, kmsg.CreateTopicsResponseTopicConfig{
 			Name: d.Name, Value: d.Value, ReadOnly: d.ReadOnly, Source: int8(d.Source), IsSensitive: d.IsSensitive,
 		})
 	}
+}
+
+// createFromRequest is CreateTopics in a cluster. Manual replica
+// assignments are refused: placement is the controller's.
+func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions int32, validateOnly bool, st *kmsg.CreateTopicsResponseTopic) error {
+	if len(rt.ReplicaAssignment) > 0 {
+		return errorf(kerr.InvalidReplicaAssignment, "manual replica assignment is not supported; the controller places replicas")
+	}
+	configs, err := requestConfigs(rt.Configs)
+	if err != nil {
+		return err
+	}
+	rf := rt.ReplicationFactor
+	if rf == -1 {
+		rf = c.b.cfg.DefaultReplicationFactor
+	}
+	if live := len(c.ctl.Image().UnfencedBrokers()); int(rf) > live {
+		return errorf(kerr.InvalidReplicationFactor, "Replication factor: %d larger than available brokers: %d.", rf, live)
+	}
+	if validateOnly {
+		if err := c.b.validateNewTopic(rt.Topic, partitions, configs); err != nil {
+			return err
+		}
+	} else if st.TopicID, err = c.createTopic(rt.Topic, partitions, rf, configs); err != nil {
+		return err
+	}
+	st.NumPartitions, st.ReplicationFactor = partitions, rf
+	c.b.fillCreatedConfigs(configs, st)
 	return nil
 }
 
@@ -101,4 +135,16 @@ func (b *Broker) validateNewTopic(name string, partitions int32, configs map[str
 		return errorf(kerr.TopicAlreadyExists, "topic %q already exists", name)
 	}
 	return validateConfigs(configs)
+}
+
+// requestConfigs turns a CreateTopics request's configs into a map.
+func requestConfigs(kvs []kmsg.CreateTopicsRequestTopicConfig) (map[string]string, error) {
+	configs := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		if kv.Value == nil {
+			return nil, errorf(kerr.InvalidConfig, "config %q has a null value", kv.Name)
+		}
+		configs[kv.Name] = *kv.Value
+	}
+	return configs, nil
 }

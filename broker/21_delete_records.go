@@ -1,16 +1,24 @@
 package broker
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // handleDeleteRecords moves log start offsets forward (Kafka Streams purges
-// repartition topics this way). Offset -1 means the high watermark.
+// repartition topics this way). Offset -1 means the high watermark. In a
+// cluster the move is a replicated entry, so it answers after the read
+// loop.
 func handleDeleteRecords(c *conn, req *kmsg.DeleteRecordsRequest) response {
+	return later(func() kmsg.Response { return c.b.deleteRecords(c.ctx, req) })
+}
+
+func (b *Broker) deleteRecords(ctx context.Context, req *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
-		t := c.b.lookupTopic(rt.Topic)
+		t := b.lookupTopic(rt.Topic)
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
@@ -20,16 +28,29 @@ func handleDeleteRecords(c *conn, req *kmsg.DeleteRecordsRequest) response {
 			if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
-				sp.LowWatermark, sp.ErrorCode = deleteRecords(t.parts[rp.Partition], rp.Offset)
+				sp.LowWatermark, sp.ErrorCode = deletePartitionRecords(ctx, t.parts[rp.Partition], rp.Offset)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
-	return ready{resp}
+	return resp
 }
 
-func deleteRecords(p *partition, offset int64) (int64, int16) {
+func deletePartitionRecords(ctx context.Context, p *partition, offset int64) (int64, int16) {
+	if p == nil {
+		return -1, kerr.NotLeaderForPartition.Code
+	}
+	if p.repl != nil {
+		if err := p.serve(ctx); err != nil {
+			return -1, errCode(err)
+		}
+		low, err := p.repl.DeleteRecords(ctx, offset)
+		if err != nil {
+			return -1, errCode(replicaError(err))
+		}
+		return low, 0
+	}
 	hw := p.highWatermark()
 	if offset == -1 {
 		offset = hw
@@ -37,10 +58,10 @@ func deleteRecords(p *partition, offset int64) (int64, int16) {
 	if offset < 0 || offset > hw {
 		return -1, kerr.OffsetOutOfRange.Code
 	}
-	if offset > p.log.StartOffset() {
-		if err := p.log.DeleteBefore(offset); err != nil {
+	if offset > p.plog().StartOffset() {
+		if err := p.plog().DeleteBefore(offset); err != nil {
 			return -1, errCode(storageError(err))
 		}
 	}
-	return p.log.StartOffset(), 0
+	return p.plog().StartOffset(), 0
 }

@@ -29,6 +29,9 @@ func handleInitProducerID(c *conn, req *kmsg.InitProducerIDRequest) response {
 // allocateProducerID returns an id never handed out before, persisting a
 // new block reservation when the current one runs out.
 func (b *Broker) allocateProducerID() (int64, error) {
+	if b.cluster != nil {
+		return b.cluster.allocateProducerID()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.nextProducerID >= b.producerIDLimit {

@@ -19,6 +19,9 @@ func handleCreatePartitions(c *conn, req *kmsg.CreatePartitionsRequest) response
 }
 
 func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	if b.cluster != nil && len(rt.Assignment) > 0 {
+		return errorf(kerr.InvalidReplicaAssignment, "manual replica assignment is not supported; the controller places replicas")
+	}
 	for _, a := range rt.Assignment {
 		for _, r := range a.Replicas {
 			if r != b.cfg.NodeID {

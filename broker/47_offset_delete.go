@@ -6,5 +6,5 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 // run in the order they were sent (see conn.go).
 func handleOffsetDelete(c *conn, req *kmsg.OffsetDeleteRequest) response {
 	ctx := c.groupCtx()
-	return later(func() kmsg.Response { return c.b.groups.OffsetDelete(ctx, req) })
+	return later(func() kmsg.Response { return c.b.serveGroup(ctx, req) })
 }

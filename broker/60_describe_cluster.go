@@ -12,6 +12,10 @@ func handleDescribeCluster(c *conn, req *kmsg.DescribeClusterRequest) response {
 		return ready{resp}
 	}
 	resp.ClusterID = c.b.clusterID
+	if c.b.cluster != nil {
+		c.b.cluster.describeCluster(resp)
+		return ready{resp}
+	}
 	resp.ControllerID = c.b.cfg.NodeID
 	host, port := c.b.hostPort()
 	br := kmsg.NewDescribeClusterResponseBroker()

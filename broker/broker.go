@@ -24,7 +24,8 @@ type Broker struct {
 	conns  sync.WaitGroup
 	bg     sync.WaitGroup
 
-	groups *group.Coordinator
+	groups  *group.Coordinator
+	cluster *cluster // nil on a single node
 
 	mu              sync.RWMutex // guards topics, producer ids, and the metadata file
 	topics          map[string]*topic
@@ -47,34 +48,24 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.DefaultReplicationFactor == 0 {
+		cfg.DefaultReplicationFactor = int16(max(1, min(3, len(cfg.Voters))))
+	}
+	if cfg.RaftTimeout == 0 {
+		cfg.RaftTimeout = time.Second
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir: %w", err)
 	}
-	m, err := loadMeta(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
 	b := &Broker{
-		cfg:             cfg,
-		log:             cfg.Logger,
-		topics:          make(map[string]*topic),
-		clusterID:       m.ClusterID,
-		nextProducerID:  m.ProducerIDLimit,
-		producerIDLimit: m.ProducerIDLimit,
-		open:            make(map[net.Conn]struct{}),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		topics: make(map[string]*topic),
+		open:   make(map[net.Conn]struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if err := b.loadTopics(m); err != nil {
-		b.closeTopics()
-		return nil, err
-	}
-	if err := b.startGroups(); err != nil {
-		b.closeTopics()
-		return nil, err
-	}
-	if err := b.listen(); err != nil {
-		b.groups.Close()
-		b.closeTopics()
+	if err := b.recover(ctx); err != nil {
+		b.cancel()
 		return nil, err
 	}
 	b.bg.Add(2)
@@ -88,6 +79,48 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		}
 	}()
 	return b, nil
+}
+
+// recover recovers the broker's state and starts listening: from
+// weir-metadata.json on a single node, by joining the controller quorum in
+// a cluster (which needs the listener's address to register).
+func (b *Broker) recover(ctx context.Context) error {
+	if b.cfg.Voters != nil {
+		return b.openCluster(ctx)
+	}
+	m, err := loadMeta(b.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	b.clusterID = m.ClusterID
+	b.nextProducerID, b.producerIDLimit = m.ProducerIDLimit, m.ProducerIDLimit
+	if err := b.loadTopics(m); err != nil {
+		b.closeTopics()
+		return err
+	}
+	if err := b.startGroups(); err != nil {
+		b.closeTopics()
+		return err
+	}
+	if err := b.listen(); err != nil {
+		b.groups.Close()
+		b.closeTopics()
+		return err
+	}
+	return nil
+}
+
+func (b *Broker) openCluster(ctx context.Context) error {
+	if err := b.listen(); err != nil {
+		return err
+	}
+	b.startClusterGroups()
+	if err := b.startCluster(ctx); err != nil {
+		b.groups.Close()
+		b.ln.Close()
+		return err
+	}
+	return nil
 }
 
 func (b *Broker) listen() error {
@@ -122,8 +155,14 @@ func (b *Broker) Close() error {
 		b.connMu.Unlock()
 		b.bg.Wait()
 		b.conns.Wait()
+		if b.cluster != nil {
+			b.cluster.stop()
+		}
 		b.groups.Close()
 		b.closeErr = b.closeTopics()
+		if b.cluster != nil {
+			b.cluster.close()
+		}
 	})
 	return b.closeErr
 }
@@ -133,9 +172,7 @@ func (b *Broker) closeTopics() error {
 	defer b.mu.Unlock()
 	var errs []error
 	for _, t := range b.topics {
-		for _, p := range t.parts {
-			errs = append(errs, p.log.Close())
-		}
+		errs = append(errs, t.closeParts())
 	}
 	return errors.Join(errs...)
 }
@@ -188,13 +225,9 @@ func (b *Broker) maintainLogs() {
 func (b *Broker) cleanLogs(now time.Time) {
 	for _, t := range b.allTopics() {
 		for _, p := range t.parts {
-			if _, err := p.log.EnforceRetention(now); err != nil {
-				b.log.Warn("retention failed", "topic", t.name, "partition", p.index, "err", err)
+			if p != nil {
+				p.clean(now, b.cfg.ProducerIDExpiration)
 			}
-			if err := p.log.Compact(now); err != nil {
-				b.log.Warn("compaction failed", "topic", t.name, "partition", p.index, "err", err)
-			}
-			p.expireProducers(now, b.cfg.ProducerIDExpiration)
 		}
 	}
 }

@@ -18,10 +18,7 @@ func (b *Broker) startGroups() error {
 	t := b.lookupTopic(offsetsTopic)
 	if t == nil {
 		var err error
-		t, err = b.createTopic(offsetsTopic, b.cfg.OffsetsPartitions, map[string]string{
-			"cleanup.policy": "compact",
-			"segment.bytes":  "104857600",
-		})
+		t, err = b.createTopic(offsetsTopic, b.cfg.OffsetsPartitions, offsetsTopicConfigs())
 		if err != nil {
 			return fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
 		}
@@ -40,11 +37,24 @@ func (b *Broker) startGroups() error {
 	return nil
 }
 
+// startClusterGroups installs the coordinator of a cluster node. It serves
+// no group until the node leads that group's __consumer_offsets partition
+// and has loaded it (cluster.tend); the topic itself is created on the
+// first FindCoordinator, when enough brokers have joined for its
+// replication factor.
+func (b *Broker) startClusterGroups() {
+	gc := group.DefaultConfig()
+	gc.Partitions = b.cfg.OffsetsPartitions
+	gc.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
+	gc.Logger = b.log
+	b.groups = group.New(gc, offsetsLog{b}, brokerTopics{b})
+}
+
 // replayOffsets feeds every record of one __consumer_offsets partition to
 // the coordinator.
 func (b *Broker) replayOffsets(p *partition) error {
-	for off, end := p.log.StartOffset(), p.highWatermark(); off < end; {
-		raw, err := p.log.Read(off, 1<<20, end)
+	for off, end := p.plog().StartOffset(), p.highWatermark(); off < end; {
+		raw, err := p.plog().Read(off, 1<<20, end)
 		if err != nil {
 			return err
 		}
@@ -134,7 +144,8 @@ func (o offsetsLog) Append(ctx context.Context, partition int32, recs []group.Re
 	if res.err != nil {
 		return res.err
 	}
-	return p.sync(res.end)
+	_, err = res.commit(ctx)
+	return err
 }
 
 // brokerTopics answers the coordinator's partition-count lookups.

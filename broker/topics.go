@@ -178,13 +178,20 @@ func (b *Broker) openPartitions(t *topic, n int32) error {
 	return nil
 }
 
-func (t *topic) closeParts() {
+func (t *topic) closeParts() error {
+	var errs []error
 	for _, p := range t.parts {
-		p.log.Close()
+		if p != nil {
+			errs = append(errs, p.close())
+		}
 	}
+	return errors.Join(errs...)
 }
 
 func (b *Broker) deleteTopic(name string) error {
+	if b.cluster != nil {
+		return b.cluster.deleteTopic(name)
+	}
 	b.mu.Lock()
 	t, ok := b.topics[name]
 	if !ok {
@@ -206,7 +213,7 @@ func (b *Broker) deleteTopic(name string) error {
 	// Kafka's "-delete" suffix does); remove them after unlocking.
 	var trash []string
 	for _, p := range t.parts {
-		p.log.Close()
+		p.plog().Close()
 		p.deleted.Store(true)
 		p.wake() // long polls on the topic return now
 		dir := b.partitionDir(name, p.index)
@@ -233,6 +240,13 @@ const deletedSuffix = "-delete"
 
 // addPartitions grows a topic to total partitions.
 func (b *Broker) addPartitions(name string, total int32) error {
+	if b.cluster != nil {
+		t := b.lookupTopic(name)
+		if t == nil {
+			return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+		}
+		return b.cluster.addPartitions(t, total)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	t, ok := b.topics[name]
@@ -249,7 +263,7 @@ func (b *Broker) addPartitions(name string, total int32) error {
 	grown.parts = append([]*partition(nil), t.parts...)
 	if err := b.openPartitions(&grown, total); err != nil {
 		for _, p := range grown.parts[len(t.parts):] {
-			p.log.Close()
+			p.plog().Close()
 		}
 		return err
 	}
@@ -266,6 +280,16 @@ func (b *Broker) addPartitions(name string, total int32) error {
 func (b *Broker) setConfigs(name string, configs map[string]string, validateOnly bool) error {
 	if err := validateConfigs(configs); err != nil {
 		return err
+	}
+	if c := b.cluster; c != nil {
+		t := b.lookupTopic(name)
+		switch {
+		case t == nil:
+			return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+		case validateOnly:
+			return nil
+		}
+		return c.setConfigs(t, configs)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -285,7 +309,7 @@ func (b *Broker) setConfigs(name string, configs map[string]string, validateOnly
 	}
 	lc := logConfig(b.cfg, changed.configs)
 	for _, p := range changed.parts {
-		p.log.SetConfig(lc)
+		p.plog().SetConfig(lc)
 	}
 	return nil
 }

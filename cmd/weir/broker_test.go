@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/weir-io/weir/broker"
 )
 
 // runBroker runs `weir broker args...` until the test ends or stop is
@@ -92,5 +96,80 @@ func TestBrokerCommandUsage(t *testing.T) {
 	r := weirCtx(context.Background(), "", "", "broker", "-h")
 	if r.code != 0 || !strings.Contains(r.stdout, "--data-dir DIR") || strings.Contains(r.stdout, "--brokers") {
 		t.Errorf("weir broker -h: exit %d\n%s", r.code, r.stdout)
+	}
+	for _, flag := range []string{"--voters ID@HOST:PORT,...", "--raft-listen host:port", "--replication-factor N",
+		"--raft-timeout timeout", "--node-id ID"} {
+		if !strings.Contains(r.stdout, flag) {
+			t.Errorf("weir broker -h lacks %q:\n%s", flag, r.stdout)
+		}
+	}
+}
+
+const testVoters = "1@127.0.0.1:9101,2@127.0.0.1:9102,3@127.0.0.1:9103"
+
+// TestBrokerClusterFlags checks that the cluster flags land in
+// broker.Config, from the command line and from a config file.
+func TestBrokerClusterFlags(t *testing.T) {
+	t.Parallel()
+	conf := filepath.Join(t.TempDir(), "weir.conf")
+	if err := os.WriteFile(conf, []byte("voters = "+testVoters+"\nreplication.factor = 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--node-id", "2", "--voters", testVoters, "--replication-factor", "2", "--raft-timeout", "250ms"},
+		{"--node-id=2", "--config", conf, "--raft-timeout=250ms"},
+	} {
+		cfg := broker.DefaultConfig()
+		fs, _, configFile := brokerFlags(&cfg)
+		if _, err := fs.parse(io.Discard, args); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		if *configFile != "" {
+			if err := applyConfigFile(fs.FlagSet, *configFile); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := completeClusterConfig(&cfg); err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		want := []broker.Voter{{ID: 1, RaftAddr: "127.0.0.1:9101"}, {ID: 2, RaftAddr: "127.0.0.1:9102"}, {ID: 3, RaftAddr: "127.0.0.1:9103"}}
+		if cfg.NodeID != 2 || !slices.Equal(cfg.Voters, want) || cfg.DefaultReplicationFactor != 2 ||
+			cfg.RaftTimeout != 250*time.Millisecond {
+			t.Errorf("%q: node %d, voters %v, replication factor %d, raft timeout %v", args,
+				cfg.NodeID, cfg.Voters, cfg.DefaultReplicationFactor, cfg.RaftTimeout)
+		}
+		// --raft-listen defaults to this node's voter address.
+		if cfg.RaftListen != "127.0.0.1:9102" {
+			t.Errorf("%q: RaftListen = %q, want node 2's voter address", args, cfg.RaftListen)
+		}
+	}
+}
+
+// TestBrokerClusterFlagErrors checks that bad cluster flags fail as usage
+// errors that name the problem, before any broker starts.
+func TestBrokerClusterFlagErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--voters", "1@127.0.0.1"}, `invalid value "1@127.0.0.1" for flag -voters: voter "1@127.0.0.1"`},
+		{[]string{"--voters", "one@127.0.0.1:9101"}, "node id must be a non-negative integer"},
+		{[]string{"--voters", "1@127.0.0.1:9101,1@127.0.0.1:9102"}, "node id 1 appears twice"},
+		{[]string{"--voters", testVoters, "--node-id", "4"}, "NodeID 4 is not among the voters"},
+		{[]string{"--voters", testVoters, "--replication-factor", "4"}, "DefaultReplicationFactor 4 is outside 1..3"},
+		{[]string{"--voters", testVoters, "--raft-timeout", "-1s"}, "RaftTimeout is negative"},
+		{[]string{"--raft-timeout", "soon"}, `invalid value "soon" for flag -raft-timeout`},
+		{[]string{"--replication-factor", "70000"}, "want a 16-bit integer"},
+		{[]string{"--replication-factor", "2"}, "--replication-factor 2 needs --voters"},
+		{[]string{"--replication-factor", "-1"}, "--replication-factor -1 is negative"},
+		{[]string{"--raft-listen", "127.0.0.1:9101"}, "RaftListen is set but Voters is empty"},
+	} {
+		args := append([]string{"broker", "--data-dir", dir}, tt.args...)
+		r := weirCtx(context.Background(), "", "", args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("weir %q: exit %d, stderr %q; want 2 and %q", args, r.code, r.stderr, tt.stderr)
+		}
 	}
 }

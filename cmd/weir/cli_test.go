@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // result is what one weir invocation printed and returned.
@@ -130,9 +132,13 @@ func TestTopicLifecycle(t *testing.T) {
 	}
 	for _, p := range []string{"0", "1", "2"} {
 		f := row(r.stdout, p)
-		if len(f) != 6 || f[3] != f[2] || f[4] != "0" || f[5] != "0" {
-			t.Errorf("partition %s row = %q, want leader, replicas, ISR = replicas, log start 0, end 0:\n%s", p, f, r.stdout)
+		if len(f) != 8 || f[2] != "0" || f[4] != f[3] || f[5] != "-" || f[6] != "0" || f[7] != "0" {
+			t.Errorf("partition %s row = %q, want leader, epoch 0, replicas, ISR = replicas, none lagging, "+
+				"log start 0, end 0:\n%s", p, f, r.stdout)
 		}
+	}
+	if row(r.stdout, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LAGGING", "LOG-START", "LOG-END") == nil {
+		t.Errorf("describe lacks the partition header:\n%s", r.stdout)
 	}
 	if f := row(r.stdout, "*", "cleanup.policy"); !equal(f, []string{"*", "cleanup.policy", "compact", "topic"}) {
 		t.Errorf("cleanup.policy row = %q, want it marked non-default:\n%s", f, r.stdout)
@@ -213,7 +219,7 @@ func TestProducePartitionAndAcks(t *testing.T) {
 	mustWeir(t, addr, "d\n", "produce", "p", "--partition", "1", "--acks", "all")
 	r := mustWeir(t, addr, "", "topic", "describe", "p")
 	for p, end := range []string{"0", "2", "2"} {
-		if f := row(r.stdout, string(rune('0'+p))); len(f) != 6 || f[5] != end {
+		if f := row(r.stdout, string(rune('0'+p))); len(f) != 8 || f[7] != end {
 			t.Errorf("partition %d row %q, want log end %s:\n%s", p, f, end, r.stdout)
 		}
 	}
@@ -498,4 +504,25 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+func TestDescribeReplicaColumns(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		p           kadm.PartitionDetail
+		epoch, lags string
+	}{
+		{kadm.PartitionDetail{LeaderEpoch: 4, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, "4", "-"},
+		{kadm.PartitionDetail{LeaderEpoch: 5, Replicas: []int32{1, 2, 3}, ISR: []int32{2}}, "5", "1,3"},
+		{kadm.PartitionDetail{LeaderEpoch: -1, Replicas: []int32{1, 2, 3}, ISR: []int32{1},
+			OfflineReplicas: []int32{3}}, "-", "2,3(offline)"},
+	} {
+		if got := epoch(tt.p.LeaderEpoch); got != tt.epoch {
+			t.Errorf("epoch(%d) = %q, want %q", tt.p.LeaderEpoch, got, tt.epoch)
+		}
+		if got := lagging(tt.p); got != tt.lags {
+			t.Errorf("lagging(replicas %v, ISR %v, offline %v) = %q, want %q",
+				tt.p.Replicas, tt.p.ISR, tt.p.OfflineReplicas, got, tt.lags)
+		}
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/weir-io/weir/broker"
 )
 
 // usageError is a mistake in the command line; it exits with code 2.
@@ -219,5 +221,48 @@ func (v int32Value) Set(s string) error {
 		return errors.New("want a 32-bit integer")
 	}
 	*v.p = int32(n)
+	return nil
+}
+
+// int16Value is an int16 flag.
+type int16Value struct{ p *int16 }
+
+func (v int16Value) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(int(*v.p))
+}
+
+func (v int16Value) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 16)
+	if err != nil {
+		return errors.New("want a 16-bit integer")
+	}
+	*v.p = int16(n)
+	return nil
+}
+
+// votersValue is the --voters flag: "1@host:port,2@host:port,...".
+type votersValue struct{ p *[]broker.Voter }
+
+func (v votersValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	s := make([]string, len(*v.p))
+	for i, vt := range *v.p {
+		s[i] = fmt.Sprintf("%d@%s", vt.ID, vt.RaftAddr)
+	}
+	return strings.Join(s, ",")
+}
+
+func (v votersValue) Set(s string) error {
+	vs, err := broker.ParseVoters(s)
+	if err != nil {
+		// The flag package already says which flag is wrong.
+		return errors.New(strings.TrimPrefix(err.Error(), broker.ErrInvalidConfig.Error()+": "))
+	}
+	*v.p = vs
 	return nil
 }

@@ -45,13 +45,14 @@ type command struct {
 }
 
 var commands = []command{
-	{"broker", "run a weir broker", (*app).brokerCmd},
+	{"broker", "run a weir broker, alone or as one node of a cluster", (*app).brokerCmd},
 	{"topic", "create, list, describe, alter and delete topics", (*app).topicCmd},
 	{"produce", "produce lines from stdin as records", (*app).produceCmd},
 	{"consume", "print records from a topic", (*app).consumeCmd},
 	{"group", "list, describe, reset and delete consumer groups", (*app).groupCmd},
 	{"state", "inspect a stopped stream application's state stores", (*app).stateCmd},
 	{"bench", "benchmark a broker: produce, consume and end-to-end latency", (*app).benchCmd},
+	{"dev", "run a local multi-node cluster for development", (*app).devCmd},
 }
 
 // run executes the command line args and returns the process exit code:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -75,5 +76,55 @@ func showProgress(w io.Writer, interval time.Duration, verb string, count func()
 	return func() {
 		close(done)
 		wg.Wait()
+	}
+}
+
+// lockedWriter serialises writes from several goroutines, a line at a time.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	fmt.Fprintf(l, format, args...)
+}
+
+// prefixWriter passes complete lines on to out, each behind prefix; a
+// trailing partial line waits for its end or for flush. It is not safe for
+// concurrent use: exec.Cmd writes a child's output from one goroutine.
+type prefixWriter struct {
+	out     io.Writer
+	prefix  string
+	partial []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.partial = append(p.partial, b...)
+	rest := p.partial
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		if _, err := io.WriteString(p.out, p.prefix+string(rest[:i+1])); err != nil {
+			return 0, err
+		}
+		rest = rest[i+1:]
+	}
+	p.partial = p.partial[:copy(p.partial, rest)]
+	return len(b), nil
+}
+
+// flush writes a trailing partial line, ended.
+func (p *prefixWriter) flush() {
+	if len(p.partial) > 0 {
+		io.WriteString(p.out, p.prefix+string(p.partial)+"\n")
+		p.partial = p.partial[:0]
 	}
 }

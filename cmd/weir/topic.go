@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -107,8 +108,10 @@ func (a *app) topicList(ctx context.Context, w io.Writer, args []string) error {
 
 func (a *app) topicDescribe(ctx context.Context, w io.Writer, args []string) error {
 	fs := a.newFlags("topic describe", "weir topic describe NAME",
-		"Shows the partitions of topic NAME (leader, replicas, in-sync replicas, log start and end offsets)\n"+
-			"and its configs, with the ones that differ from the default marked '*'.")
+		"Shows the partitions of topic NAME and its configs, with the ones that differ from the default\n"+
+			"marked '*'. For each partition: its leader and leader epoch, its replicas, those in sync with\n"+
+			"the leader (ISR), those that are not (LAGGING; '(offline)' if their broker is down) and its\n"+
+			"log start and end offsets.")
 	pos, err := fs.parse(w, args)
 	if err != nil {
 		return err
@@ -183,14 +186,15 @@ func (d *topicDescription) print(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 
-	tw := newTable(w, "PARTITION", "LEADER", "REPLICAS", "ISR", "LOG-START", "LOG-END")
+	tw := newTable(w, "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "LAGGING", "LOG-START", "LOG-END")
 	for _, p := range t.Partitions.Sorted() {
-		if p.Err != nil {
-			tw.row(p.Partition, "error: "+p.Err.Error(), "", "", "", "")
+		// Between leaders a partition still has its replicas to show.
+		if p.Err != nil && !errors.Is(p.Err, kerr.LeaderNotAvailable) {
+			tw.row(p.Partition, "error: "+p.Err.Error(), "", "", "", "", "", "")
 			continue
 		}
-		tw.row(p.Partition, leader(p.Leader), ids(p.Replicas), ids(p.ISR),
-			listed(d.starts, t.Topic, p.Partition), listed(d.ends, t.Topic, p.Partition))
+		tw.row(p.Partition, leader(p.Leader), epoch(p.LeaderEpoch), ids(p.Replicas), ids(p.ISR),
+			lagging(p), listed(d.starts, t.Topic, p.Partition), listed(d.ends, t.Topic, p.Partition))
 	}
 	if err := tw.flush(); err != nil {
 		return err
@@ -300,6 +304,31 @@ func leader(id int32) string {
 		return "none"
 	}
 	return strconv.Itoa(int(id))
+}
+
+func epoch(e int32) string {
+	if e < 0 {
+		return "-"
+	}
+	return strconv.Itoa(int(e))
+}
+
+// lagging lists the replicas of p that are not in sync, marking those the
+// cluster reports offline, or "-".
+func lagging(p kadm.PartitionDetail) string {
+	var out []string
+	for _, r := range p.Replicas {
+		switch {
+		case slices.Contains(p.OfflineReplicas, r):
+			out = append(out, strconv.Itoa(int(r))+"(offline)")
+		case !slices.Contains(p.ISR, r):
+			out = append(out, strconv.Itoa(int(r)))
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func ids(ids []int32) string {

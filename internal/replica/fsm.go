@@ -2,8 +2,6 @@ package replica
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,27 +9,38 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
-	"github.com/weir-io/weir/internal/producer"
 )
 
-// checkpointFile is the FSM's small file beside the segments: the last
-// Raft index applied and the log end offset it left, written only after the
-// log is fsynced up to that offset. partlog ignores it (not a segment name,
+// checkpointFile is the FSM's small file beside the segments: the
+// fsmState after the last Raft index applied, written only after the log
+// is fsynced up to its log end. partlog ignores it (not a segment name,
 // not a suffix it cleans up).
 const checkpointFile = "replica.applied"
 
+// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms
+// default: a producer idle this long in record time is forgotten.
+const DefaultProducerIDExpiration = 24 * time.Hour
+
+// expiryStep is how far the record clock moves between two expiry sweeps
+// (a sweep visits every producer).
+const expiryStep = int64(time.Minute / time.Millisecond)
+
 var (
 	// ErrSnapshotStreaming reports a Raft snapshot whose log this replica
-	// does not have locally. Installing it needs the segment files streamed
-	// from the leader, which is not implemented yet.
-	ErrSnapshotStreaming = errors.New("replica: snapshot needs segment streaming, not implemented")
+	// neither holds nor has received: the snapshot came through a store
+	// that does not stream segment data (raft's own stores; NewGroup's
+	// store in RaftDir does).
+	ErrSnapshotStreaming = errors.New("replica: snapshot needs the partition data streamed")
 	// ErrDiverged reports a replica whose partition log no longer matches
 	// what its Raft log says it holds (a failed append, or a local log
 	// that differs on replay). It is sticky: the replica must be rebuilt.
@@ -59,24 +68,31 @@ type Result struct {
 // the idempotent producers' sequence windows. It implements raft.FSM and
 // raft.BatchingFSM. Every decision depends only on the committed entries
 // (never the clock or local configuration), so replicas that apply the same
-// entries hold byte-identical logs.
+// entries hold the same records.
 //
 // Apply, ApplyBatch, Snapshot and Restore are called by raft on one
-// goroutine; HighWatermark, AppliedIndex and Log may be called from any.
+// goroutine; HighWatermark, AppliedIndex, Log, Checkpoint and Maintain may
+// be called from any.
 type FSM struct {
 	dir string
-	log *partlog.Log
+	cfg partlog.Config
+	// lg is the partition log. Installing a streamed snapshot replaces
+	// it (and closes the old one).
+	lg atomic.Pointer[partlog.Log]
 
-	mu        sync.Mutex // guards the fields below; raft serializes callers anyway
-	producers *producer.Table
-	applied   uint64 // last raft index applied
-	cursor    int64  // offset the next appended batch gets (the high watermark)
-	broken    error  // sticky ErrDiverged
+	mu         sync.Mutex // guards the fields below; raft serializes callers anyway
+	prod       *producers
+	applied    uint64 // last raft index applied
+	cursor     int64  // offset the next appended batch gets (the high watermark)
+	clock      int64  // max batch timestamp applied, -1 before any
+	broken     error  // sticky ErrDiverged
+	expiration int64  // producer expiry in ms of record time; <= 0 never
 
 	hw         atomic.Int64
 	appliedIdx atomic.Uint64
+	installs   atomic.Int64 // streamed snapshots installed, for tests and stats
 
-	ckMu    sync.Mutex // orders checkpoint writes
+	ckMu    sync.Mutex // orders checkpoint writes and installs
 	ckIndex uint64     // index of the last checkpoint written
 
 	// onAdvance, if set, is called (under mu, so it must not block) each
@@ -90,6 +106,19 @@ type FSM struct {
 // must not block.
 func (f *FSM) OnAdvance(fn func()) { f.onAdvance = fn }
 
+// SetProducerIDExpiration sets how long, in record time, an idempotent
+// producer is remembered after its last batch (Kafka's
+// producer.id.expiration.ms; DefaultProducerIDExpiration until set; zero
+// or negative never). Set it before raft starts applying, to the same value on
+// every replica: expiry changes what a retry is answered with, so it is
+// part of the replicated state. Record time is the largest batch
+// timestamp applied, never the local clock.
+func (f *FSM) SetProducerIDExpiration(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.expiration = d.Milliseconds()
+}
+
 var (
 	_ raft.FSM         = (*FSM)(nil)
 	_ raft.BatchingFSM = (*FSM)(nil)
@@ -97,72 +126,69 @@ var (
 
 // OpenFSM opens (or creates) the partition log in dir and recovers the
 // state machine from its checkpoint: entries up to the checkpoint's index
-// are skipped when raft replays them, and the producer table is rebuilt
-// from the batch headers below the checkpoint's log end.
+// are skipped when raft replays them, and the producer windows are those
+// the checkpoint recorded. A snapshot install that a crash interrupted is
+// finished first.
 //
 // The log may hold more than the checkpoint covers (appends after the last
 // checkpoint that reached the disk anyway). Raft replays those entries, and
 // the FSM re-decides each one; where the decision is an append below the
-// local log end it checks that the stored batch is byte-identical instead
-// of appending again. So nothing is appended twice and no per-entry fsync
-// is needed.
+// local log end it checks the stored batch instead of appending again. So
+// nothing is appended twice and no per-entry fsync is needed.
 func OpenFSM(dir string, cfg partlog.Config) (*FSM, error) {
+	if swapPending(dir) {
+		if err := finishSwap(dir); err != nil {
+			return nil, err
+		}
+	}
 	l, err := partlog.Open(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	f := &FSM{dir: dir, log: l}
-	cp, ok, err := readCheckpoint(dir)
+	st, ok, err := readCheckpoint(dir)
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
 	if !ok {
-		cp = checkpoint{Index: 0, End: l.StartOffset()}
+		// Nothing applied yet: raft replays from its first entry, whose
+		// batch is offset 0.
+		st = fsmState{Clock: -1}
 	}
-	if cp.End > l.EndOffset() || cp.End < l.StartOffset() {
+	if st.LogEnd > l.EndOffset() {
 		l.Close()
-		return nil, fmt.Errorf("%w: checkpoint at offset %d, log holds [%d, %d)", ErrDiverged, cp.End, l.StartOffset(), l.EndOffset())
+		return nil, fmt.Errorf("%w: checkpoint at offset %d, log ends at %d", ErrDiverged, st.LogEnd, l.EndOffset())
 	}
-	if err := f.reset(cp.Index, cp.End); err != nil {
-		l.Close()
-		return nil, err
-	}
-	f.ckIndex = cp.Index
+	f := &FSM{dir: dir, cfg: cfg, expiration: DefaultProducerIDExpiration.Milliseconds()}
+	f.lg.Store(l)
+	f.reset(&st)
+	f.ckIndex = st.Index
 	return f, nil
 }
 
-// reset makes (index, end) the applied state, rebuilding the producer
-// table from the batches below end.
-func (f *FSM) reset(index uint64, end int64) error {
-	t := producer.NewTable()
-	err := f.log.Batches(f.log.StartOffset(), func(h batch.Header) error {
-		if h.BaseOffset >= end {
-			return errStop
-		}
-		// As broker/partition.go loadProducers: control batches are the
-		// transaction coordinator's, not a producer's sequence.
-		if h.ProducerID >= 0 && !h.Control() {
-			t.Record(h, h.BaseOffset)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStop) {
-		return err
-	}
-	f.producers = t
-	f.applied = index
-	f.cursor = end
-	f.hw.Store(end)
-	f.appliedIdx.Store(index)
-	return nil
+// reset makes st the applied state.
+func (f *FSM) reset(st *fsmState) {
+	f.prod = newProducers(st.Producers)
+	f.applied = st.Index
+	f.cursor = st.LogEnd
+	f.clock = st.Clock
+	f.hw.Store(st.LogEnd)
+	f.appliedIdx.Store(st.Index)
 }
 
-var errStop = errors.New("stop")
+// state returns the applied state. Caller holds mu.
+func (f *FSM) state() fsmState {
+	return fsmState{
+		Index: f.applied, LogStart: f.Log().StartOffset(), LogEnd: f.cursor,
+		Clock: f.clock, Producers: f.prod.snapshot(),
+	}
+}
 
 // Log returns the partition log, for reads. Readers must stay below
-// HighWatermark; only the FSM appends.
-func (f *FSM) Log() *partlog.Log { return f.log }
+// HighWatermark; only the FSM appends. Installing a snapshot streamed from
+// the leader replaces the log and closes the old one, so long-lived
+// readers fetch it again after ErrClosed.
+func (f *FSM) Log() *partlog.Log { return f.lg.Load() }
 
 // HighWatermark is the log end offset after the last applied entry: every
 // record below it is committed by Raft. On the leader it is the Kafka high
@@ -225,6 +251,8 @@ func (f *FSM) applyCommand(l *raft.Log) Result {
 	switch e.Type {
 	case EntryBatch:
 		return f.applyBatch(e.Batch, l.Term)
+	case EntryDeleteRecords:
+		return f.applyDeleteRecords(e.Offset)
 	}
 	return Result{Base: -1, Err: fmt.Errorf("%w: unhandled type %v", ErrBadEntry, e.Type)}
 }
@@ -241,7 +269,7 @@ func (f *FSM) applyBatch(b []byte, term uint64) Result {
 	}
 	idempotent := h.ProducerID >= 0
 	if idempotent {
-		base, dup, err := f.producers.Check(h)
+		base, dup, err := f.prod.table.Check(h)
 		if err != nil {
 			return Result{Base: -1, Err: err}
 		}
@@ -262,27 +290,49 @@ func (f *FSM) applyBatch(b []byte, term uint64) Result {
 	h.BaseOffset = base
 	f.cursor = h.NextOffset()
 	if idempotent {
-		f.producers.Record(h, base)
+		f.prod.record(h, base)
 	}
+	f.advanceClock(h.MaxTimestamp)
 	return Result{Base: base}
+}
+
+// advanceClock moves the record clock to ts if it is later, and expires
+// idle producers each time the clock crosses a multiple of expiryStep:
+// the same entries make every replica forget the same producers at the
+// same point.
+func (f *FSM) advanceClock(ts int64) {
+	if ts <= f.clock {
+		return
+	}
+	prev := f.clock
+	f.clock = ts
+	if f.expiration > 0 && (prev < 0 || ts/expiryStep != prev/expiryStep) {
+		f.prod.expire(ts - f.expiration)
+	}
 }
 
 // place puts the stamped batch at the cursor: appends it, or, while
 // replaying entries the local log already holds, checks that it is there.
 func (f *FSM) place(buf []byte) (int64, error) {
 	at := f.cursor
-	if at < f.log.EndOffset() {
+	l := f.Log()
+	if at < l.EndOffset() {
+		if at < l.StartOffset() {
+			// Deleted (DeleteRecords, retention) after it was applied
+			// before the restart: nothing left to compare.
+			return at, nil
+		}
 		batch.SetBaseOffset(buf, at)
-		got, err := f.log.Read(at, 1, at+1)
+		got, err := l.Read(at, 1, at+1)
 		if err != nil {
 			return -1, err
 		}
-		if !bytes.Equal(got, buf) {
+		if !storedAs(got, buf) {
 			return -1, fmt.Errorf("replayed entry differs from the stored batch at offset %d", at)
 		}
 		return at, nil
 	}
-	base, err := f.log.Append(buf)
+	base, err := l.Append(buf)
 	if err != nil {
 		return -1, err
 	}
@@ -292,101 +342,224 @@ func (f *FSM) place(buf []byte) (int64, error) {
 	return base, nil
 }
 
+// storedAs reports whether got, read from the log where batch b was
+// appended, is b or what local compaction can have made of it: nothing,
+// when compaction dropped it whole (never a batch with a producer id), or
+// a batch with b's identity (offsets, producer fields, max timestamp,
+// leader epoch, attributes but the delete horizon) holding a subset of
+// b's records, each unchanged. Control and transactional batches are never
+// rewritten.
+func storedAs(got, b []byte) bool {
+	if bytes.Equal(got, b) {
+		return true
+	}
+	want, _ := batch.ParseHeader(b)
+	if want.Control() || want.Transactional() {
+		return false
+	}
+	if len(got) == 0 {
+		return !want.HasProducerID()
+	}
+	h, err := batch.Validate(got)
+	if err != nil {
+		return false
+	}
+	const horizon = batch.AttrDeleteHorizon
+	same := h.BaseOffset == want.BaseOffset && h.LastOffsetDelta == want.LastOffsetDelta &&
+		h.ProducerID == want.ProducerID && h.ProducerEpoch == want.ProducerEpoch &&
+		h.BaseSequence == want.BaseSequence && h.MaxTimestamp == want.MaxTimestamp &&
+		h.LeaderEpoch == want.LeaderEpoch && h.Attributes&^horizon == want.Attributes&^horizon
+	return same && recordsSubset(got, h, b, want)
+}
+
+// recordsSubset reports whether every record of got is a record of b with
+// the same offset, absolute timestamp, key, value and headers.
+func recordsSubset(got []byte, gh batch.Header, b []byte, bh batch.Header) bool {
+	gr, err := batch.Records(got)
+	if err != nil {
+		return false
+	}
+	br, err := batch.Records(b)
+	if err != nil || len(gr) > len(br) {
+		return false
+	}
+	byDelta := make(map[int32]*batch.Record, len(br))
+	for i := range br {
+		byDelta[br[i].OffsetDelta] = &br[i]
+	}
+	for _, r := range gr {
+		w := byDelta[r.OffsetDelta]
+		if w == nil || gh.BaseTimestamp+r.TimestampDelta != bh.BaseTimestamp+w.TimestampDelta ||
+			!sameBytes(r.Key, w.Key) || !sameBytes(r.Value, w.Value) ||
+			!slices.EqualFunc(r.Headers, w.Headers, func(x, y batch.RecordHeader) bool {
+				return x.Key == y.Key && sameBytes(x.Value, y.Value)
+			}) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameBytes tells null from empty, as Kafka records do.
+func sameBytes(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(a, b) }
+
+// applyDeleteRecords raises the log start to before (-1: the high
+// watermark). Offsets beyond the high watermark are refused; the Result's
+// Base is the log start after the entry (Kafka's low watermark). Every
+// replica's log start ends up at or beyond before; one whose local
+// retention already went further stays there.
+func (f *FSM) applyDeleteRecords(before int64) Result {
+	if before == -1 {
+		before = f.cursor
+	}
+	if before > f.cursor {
+		return Result{Base: -1, Err: kerr.OffsetOutOfRange}
+	}
+	l := f.Log()
+	// While replaying, the local log may already hold batches beyond the
+	// cursor; those are committed, so deleting below before is right.
+	if err := l.DeleteBefore(before); err != nil {
+		f.broken = fmt.Errorf("%w: delete records: %w", ErrDiverged, err)
+		return Result{Base: -1, Err: f.broken}
+	}
+	return Result{Base: l.StartOffset()}
+}
+
 // Checkpoint fsyncs the log up to what has been applied and records the
-// applied index, so a restart skips those entries. It is safe to call
+// applied state, so a restart skips those entries. It is safe to call
 // concurrently with Apply.
 func (f *FSM) Checkpoint() error {
 	f.mu.Lock()
-	cp := checkpoint{Index: f.applied, End: f.cursor}
+	st := f.state()
 	f.mu.Unlock()
-	return f.writeCheckpoint(cp)
+	return f.writeCheckpoint(&st)
 }
 
-func (f *FSM) writeCheckpoint(cp checkpoint) error {
-	if err := f.log.Sync(cp.End); err != nil {
-		return err
-	}
+func (f *FSM) writeCheckpoint(st *fsmState) error {
 	f.ckMu.Lock()
 	defer f.ckMu.Unlock()
-	if cp.Index <= f.ckIndex {
+	if st.Index <= f.ckIndex {
 		return nil
 	}
-	if err := saveCheckpoint(f.dir, cp); err != nil {
+	if err := f.Log().Sync(st.LogEnd); err != nil {
 		return err
 	}
-	f.ckIndex = cp.Index
+	if err := saveCheckpoint(f.dir, st); err != nil {
+		return err
+	}
+	f.ckIndex = st.Index
 	return nil
+}
+
+// Maintain runs local retention and compaction on the partition log, as
+// every Kafka replica does on its own schedule. It checkpoints first, so
+// that after a restart raft replays (and checks against the log) only
+// entries applied since; entries applied meanwhile may still meet a
+// compacted or deleted batch on replay, which place accepts. Call it
+// periodically; now decides time-based retention and compaction lag.
+func (f *FSM) Maintain(now time.Time) error {
+	if err := f.Checkpoint(); err != nil {
+		return err
+	}
+	l := f.Log()
+	if _, err := l.EnforceRetention(now); err != nil {
+		return err
+	}
+	return l.Compact(now)
 }
 
 // Close checkpoints and closes the log. Shut raft down first.
 func (f *FSM) Close() error {
 	err := f.Checkpoint()
-	if cerr := f.log.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// manifest is the whole content of a Raft snapshot of a partition.
-type manifest struct {
-	Version  int    `json:"version"`
-	Index    uint64 `json:"index"`
-	LogStart int64  `json:"log_start"`
-	LogEnd   int64  `json:"log_end"`
+	return errors.Join(err, f.Log().Close())
 }
 
 // Snapshot implements raft.FSM. The snapshot is not a copy of the data:
 // the segment files are the state, so Persist fsyncs them up to the
-// applied offset, checkpoints, and writes a small manifest. Producer state
-// is not in it; Restore rebuilds it from the batch headers.
+// applied offset, checkpoints, and writes only the head of a snapshot
+// stream (the applied state). The snapshot store NewGroup opens in RaftDir
+// adds the segment data when it sends the snapshot to a follower.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.broken != nil {
 		return nil, f.broken
 	}
-	return &snapshot{f: f, m: manifest{Version: 1, Index: f.applied, LogStart: f.log.StartOffset(), LogEnd: f.cursor}}, nil
+	return &snapshot{f: f, st: f.state()}, nil
 }
 
 // Restore implements raft.FSM. A snapshot the local state already covers
-// (raft restoring its latest snapshot at startup, behind our checkpoint)
-// changes nothing. Otherwise the local log must already reach the
-// manifest's log end (its prefix is committed data, identical on every
-// replica): the FSM then adopts the manifest's state and rebuilds the
-// producer table. A follower whose log is shorter needs the segments
-// streamed from the leader; that is not implemented and Restore returns
-// ErrSnapshotStreaming.
+// (raft restoring its latest snapshot at startup) changes nothing. One
+// whose data was streamed and staged is installed: the staged partition
+// replaces the local one. Otherwise the local log must already reach the
+// snapshot's log end (its prefix is committed data, the same on every
+// replica), and the FSM adopts the snapshot's state; if it does not,
+// Restore fails with ErrSnapshotStreaming.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	var m manifest
-	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+	st, hasData, err := readStreamHead(rc)
+	if err != nil {
 		return fmt.Errorf("replica: restore: %w", err)
 	}
-	if m.Version != 1 {
-		return fmt.Errorf("replica: restore: manifest version %d", m.Version)
+	if hasData {
+		// Through a store that keeps the whole stream (not NewGroup's,
+		// which stages the data as it arrives).
+		if err := stage(f.dir, f.cfg, rc, st); err != nil {
+			return err
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if m.Index <= f.applied {
-		return nil
+	if st.Index <= f.applied {
+		return dropStage(f.dir)
 	}
-	if f.log.EndOffset() < m.LogEnd || f.log.StartOffset() > m.LogEnd {
-		return fmt.Errorf("%w: snapshot at index %d needs offsets up to %d, local log holds [%d, %d)",
-			ErrSnapshotStreaming, m.Index, m.LogEnd, f.log.StartOffset(), f.log.EndOffset())
+	if staged(f.dir, &st) {
+		return f.install(&st)
+	}
+	if l := f.Log(); l.EndOffset() < st.LogEnd {
+		return fmt.Errorf("%w: snapshot at index %d needs offsets up to %d, local log ends at %d",
+			ErrSnapshotStreaming, st.Index, st.LogEnd, l.EndOffset())
 	}
 	f.broken = nil
-	return f.reset(m.Index, m.LogEnd)
+	f.reset(&st)
+	return nil
+}
+
+// install swaps the staged partition of st in for the live one. Caller
+// holds mu.
+func (f *FSM) install(st *fsmState) error {
+	f.ckMu.Lock()
+	defer f.ckMu.Unlock()
+	if err := f.Log().Close(); err != nil && !errors.Is(err, partlog.ErrClosed) {
+		return fmt.Errorf("replica: install: %w", err)
+	}
+	// From here the old log is gone; any failure leaves the FSM refusing
+	// entries until a later install or a restart completes the swap.
+	f.broken = fmt.Errorf("%w: snapshot install incomplete", ErrDiverged)
+	if err := swapStage(f.dir); err != nil {
+		return err
+	}
+	l, err := partlog.Open(f.dir, f.cfg)
+	if err != nil {
+		return fmt.Errorf("replica: install: %w", err)
+	}
+	f.lg.Store(l)
+	f.broken = nil
+	f.reset(st)
+	f.ckIndex = st.Index
+	f.installs.Add(1)
+	return nil
 }
 
 type snapshot struct {
-	f *FSM
-	m manifest
+	f  *FSM
+	st fsmState
 }
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
-	err := s.f.writeCheckpoint(checkpoint{Index: s.m.Index, End: s.m.LogEnd})
+	err := s.f.writeCheckpoint(&s.st)
 	if err == nil {
-		err = json.NewEncoder(sink).Encode(s.m)
+		_, err = sink.Write(appendStreamHead(nil, &s.st, false))
 	}
 	if err != nil {
 		sink.Cancel()
@@ -397,61 +570,29 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 
 func (s *snapshot) Release() {}
 
-// checkpoint is the content of checkpointFile: 8-byte index, 8-byte end
-// offset, CRC-32C of those 16 bytes, big-endian.
-type checkpoint struct {
-	Index uint64
-	End   int64
-}
-
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-func readCheckpoint(dir string) (checkpoint, bool, error) {
+// readCheckpoint reads dir's checkpoint file; ok is false when there is
+// none.
+func readCheckpoint(dir string) (fsmState, bool, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return checkpoint{}, false, nil
+		return fsmState{}, false, nil
 	}
 	if err != nil {
-		return checkpoint{}, false, fmt.Errorf("replica: %w", err)
+		return fsmState{}, false, fmt.Errorf("replica: %w", err)
 	}
-	if len(b) != 20 || crc32.Checksum(b[:16], castagnoli) != binary.BigEndian.Uint32(b[16:]) {
+	st, err := decodeState(b)
+	if err != nil {
 		// Written by rename after fsync, so never torn: this is damage.
-		return checkpoint{}, false, fmt.Errorf("replica: corrupt %s", checkpointFile)
+		return fsmState{}, false, fmt.Errorf("replica: %s: %w", checkpointFile, err)
 	}
-	return checkpoint{Index: binary.BigEndian.Uint64(b), End: int64(binary.BigEndian.Uint64(b[8:]))}, true, nil
+	return st, true, nil
 }
 
-// saveCheckpoint writes the file atomically: temp file, fsync, rename,
-// fsync of the directory.
-func saveCheckpoint(dir string, cp checkpoint) error {
-	var b [20]byte
-	binary.BigEndian.PutUint64(b[:], cp.Index)
-	binary.BigEndian.PutUint64(b[8:], uint64(cp.End))
-	binary.BigEndian.PutUint32(b[16:], crc32.Checksum(b[:16], castagnoli))
-	p := filepath.Join(dir, checkpointFile)
-	tmp := p + ".new"
-	fh, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("replica: checkpoint: %w", err)
-	}
-	_, err = fh.Write(b[:])
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err == nil {
-		var d *os.File
-		if d, err = os.Open(dir); err == nil {
-			err = d.Sync()
-			d.Close()
-		}
-	}
-	if err != nil {
+// saveCheckpoint writes dir's checkpoint file atomically.
+func saveCheckpoint(dir string, st *fsmState) error {
+	if err := writeFileAtomic(dir, checkpointFile, appendState(nil, st)); err != nil {
 		return fmt.Errorf("replica: checkpoint: %w", err)
 	}
 	return nil

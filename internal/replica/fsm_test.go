@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -14,7 +16,7 @@ import (
 
 // entries returns a sequence of raft entries mixing appends, duplicates,
 // refusals and non-command entries.
-func entries(t *testing.T) []*raft.Log {
+func entries(t testing.TB) []*raft.Log {
 	t.Helper()
 	p0 := mkBatch(t, 5, 0, 0, 2, "p0")
 	var logs []*raft.Log
@@ -36,7 +38,7 @@ func entries(t *testing.T) []*raft.Log {
 	return logs
 }
 
-func openFSM(t *testing.T, dir string) *FSM {
+func openFSM(t testing.TB, dir string) *FSM {
 	t.Helper()
 	f, err := OpenFSM(dir, logConfig())
 	if err != nil {
@@ -198,23 +200,23 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap.Release()
-	manifest := s.Bytes()
+	head := s.Bytes()
 	if f.Log().DurableOffset() < 13 {
 		t.Fatalf("snapshot did not sync: durable %d", f.Log().DurableOffset())
 	}
 
-	// A follower with an empty log cannot restore it yet.
+	// A follower with an empty log cannot restore it from the head alone.
 	empty := openFSM(t, t.TempDir())
 	defer empty.Close()
-	if err := empty.Restore(io.NopCloser(bytes.NewReader(manifest))); !errors.Is(err, ErrSnapshotStreaming) {
+	if err := empty.Restore(io.NopCloser(bytes.NewReader(head))); !errors.Is(err, ErrSnapshotStreaming) {
 		t.Fatalf("restore on empty log: %v", err)
 	}
 
-	// A replica whose log holds the data adopts the manifest's state and
-	// rebuilds its producer windows. (Drop the checkpoint to make it
-	// behind the snapshot.)
+	// A replica whose log holds the data adopts the snapshot's state,
+	// producer windows included. (Drop the checkpoint to make it behind
+	// the snapshot.)
 	f.Log().Close()
-	if err := saveCheckpoint(dir, checkpoint{Index: 0, End: 0}); err != nil {
+	if err := os.Remove(filepath.Join(dir, checkpointFile)); err != nil {
 		t.Fatal(err)
 	}
 	g := openFSM(t, dir)
@@ -222,7 +224,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 	if g.AppliedIndex() != 0 || g.HighWatermark() != 0 {
 		t.Fatalf("reopened at %d/%d", g.AppliedIndex(), g.HighWatermark())
 	}
-	if err := g.Restore(io.NopCloser(bytes.NewReader(manifest))); err != nil {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(head))); err != nil {
 		t.Fatal(err)
 	}
 	if g.AppliedIndex() != 12 || g.HighWatermark() != 13 {
@@ -232,7 +234,7 @@ func TestFSMSnapshotRestore(t *testing.T) {
 		t.Fatalf("retry after restore %#v", r)
 	}
 	// An older snapshot than the local state changes nothing.
-	if err := g.Restore(io.NopCloser(bytes.NewReader(manifest))); err != nil || g.AppliedIndex() != 13 {
+	if err := g.Restore(io.NopCloser(bytes.NewReader(head))); err != nil || g.AppliedIndex() != 13 {
 		t.Fatalf("stale restore: %v, applied %d", err, g.AppliedIndex())
 	}
 }

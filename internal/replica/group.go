@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
+	"github.com/weir-io/weir/internal/raftlog"
 )
 
 // ErrNotLeader is what NotLeaderError matches with errors.Is. The broker
@@ -56,13 +60,38 @@ type Config struct {
 	// Log configures the partition log.
 	Log partlog.Config
 	// Raft is the Raft configuration; nil means raft.DefaultConfig().
-	// LocalID is set from ID.
+	// LocalID is set from ID, and NoSnapshotRestoreOnStart is decided by
+	// NewGroup (restore only a snapshot the FSM's checkpoint does not
+	// cover).
 	Raft *raft.Config
-	// LogStore, StableStore, Snapshots and Transport are raft's.
+	// LogStore, StableStore, Snapshots and Transport are raft's. Those
+	// left nil are opened in RaftDir.
 	LogStore    raft.LogStore
 	StableStore raft.StableStore
 	Snapshots   raft.SnapshotStore
 	Transport   raft.Transport
+	// RaftDir holds the durable Raft state of this replica: raft-wal (in
+	// RaftDir/wal) as LogStore and StableStore, with a raft.LogCache in
+	// front of the log, and the snapshot store (RaftDir/snapshots), which
+	// streams the partition's segments to followers that fell behind the
+	// compacted Raft log. Required when any of the three stores is nil. It
+	// must not be inside Dir.
+	RaftDir string
+	// LogCacheSize is the number of recent Raft entries cached in memory
+	// in front of the raft-wal log store. 0 means 128; negative disables
+	// the cache. Only used for stores opened in RaftDir.
+	LogCacheSize int
+	// WALSegmentBytes is the size of raft-wal's segment files: 0 means
+	// raft-wal's default (64 MiB). Larger segments suit large entries;
+	// the Raft log is trimmed a whole segment at a time (raft-wal still
+	// serves trimmed entries that share a segment with live ones).
+	WALSegmentBytes int
+	// ProducerIDExpiration is how long, in record time, an idempotent
+	// producer is remembered after its last batch (Kafka's
+	// producer.id.expiration.ms). 0 means DefaultProducerIDExpiration
+	// (24h); negative never expires. It must be the same on every replica
+	// (see FSM.SetProducerIDExpiration).
+	ProducerIDExpiration time.Duration
 	// OnAdvance, if set, is called whenever the high watermark moves (see
 	// FSM.OnAdvance).
 	OnAdvance func()
@@ -72,34 +101,112 @@ type Config struct {
 // leader is the partition leader, the Raft term is the leader epoch, and
 // the FSM's applied log end is the high watermark.
 type Group struct {
-	raft *raft.Raft
-	fsm  *FSM
-	id   raft.ServerID
+	raft   *raft.Raft
+	fsm    *FSM
+	id     raft.ServerID
+	stores *raftlog.Store // nil unless opened in Config.RaftDir
 	// readyTerm is the term in which this replica, as leader, has seen
 	// an entry of its own term committed and applied (see Ready).
 	readyTerm atomic.Uint64
 }
 
-// NewGroup opens the FSM in cfg.Dir and starts Raft on it. A brand-new
-// group must be bootstrapped once (Bootstrap) on one or all replicas.
+// NewGroup opens the FSM in cfg.Dir and starts Raft on it, opening the
+// Raft stores left nil in cfg.RaftDir. A brand-new group must be
+// bootstrapped once (Bootstrap) on one or all replicas.
 func NewGroup(cfg Config) (*Group, error) {
-	fsm, err := OpenFSM(cfg.Dir, cfg.Log)
-	if err != nil {
-		return nil, err
-	}
 	rc := raft.DefaultConfig()
 	if cfg.Raft != nil {
 		c := *cfg.Raft
 		rc = &c
 	}
 	rc.LocalID = cfg.ID
-	fsm.OnAdvance(cfg.OnAdvance)
-	r, err := raft.NewRaft(rc, fsm, cfg.LogStore, cfg.StableStore, cfg.Snapshots, cfg.Transport)
+	fsm, err := OpenFSM(cfg.Dir, cfg.Log)
 	if err != nil {
-		fsm.Close()
 		return nil, err
 	}
-	return &Group{raft: r, fsm: fsm, id: cfg.ID}, nil
+	g := &Group{fsm: fsm, id: cfg.ID}
+	if err := g.openStores(&cfg, rc); err != nil {
+		return nil, errors.Join(err, g.closeStores())
+	}
+	if err := g.planStartupRestore(cfg.Snapshots, rc); err != nil {
+		return nil, errors.Join(err, g.closeStores())
+	}
+	fsm.OnAdvance(cfg.OnAdvance)
+	if cfg.ProducerIDExpiration != 0 {
+		fsm.SetProducerIDExpiration(cfg.ProducerIDExpiration)
+	}
+	r, err := raft.NewRaft(rc, fsm, cfg.LogStore, cfg.StableStore, cfg.Snapshots, cfg.Transport)
+	if err != nil {
+		return nil, errors.Join(err, g.closeStores())
+	}
+	g.raft = r
+	return g, nil
+}
+
+// planStartupRestore decides whether raft restores its latest snapshot
+// at startup. The FSM recovers on its own from its checkpoint, which is
+// never behind a snapshot it took; restoring would be a no-op. Only a
+// snapshot received from the leader whose install a crash interrupted is
+// ahead of the checkpoint, and then raft's restore finishes the install
+// from the stage. Any other stage is stale and dropped.
+func (g *Group) planStartupRestore(snaps raft.SnapshotStore, rc *raft.Config) error {
+	list, err := snaps.List()
+	if err != nil {
+		return err
+	}
+	covered := len(list) == 0 || list[0].Index <= g.fsm.AppliedIndex()
+	rc.NoSnapshotRestoreOnStart = covered
+	if covered {
+		return dropStage(g.fsm.dir)
+	}
+	return nil
+}
+
+// openStores fills in the stores cfg leaves nil from cfg.RaftDir.
+func (g *Group) openStores(cfg *Config, rc *raft.Config) error {
+	if cfg.LogStore != nil && cfg.StableStore != nil && cfg.Snapshots != nil {
+		return nil
+	}
+	if cfg.RaftDir == "" {
+		return errors.New("replica: a Raft store is missing and Config.RaftDir is not set")
+	}
+	logger := rc.Logger
+	if logger == nil {
+		logger = hclog.Default()
+	}
+	if cfg.LogStore == nil || cfg.StableStore == nil {
+		s, err := raftlog.Open(filepath.Join(cfg.RaftDir, "wal"), raftlog.Options{
+			Cache: cfg.LogCacheSize, SegmentBytes: cfg.WALSegmentBytes, Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		g.stores = s
+		if cfg.LogStore == nil {
+			cfg.LogStore = s.Logs
+		}
+		if cfg.StableStore == nil {
+			cfg.StableStore = s.Stable
+		}
+	}
+	if cfg.Snapshots == nil {
+		snaps, err := newSnapshotStore(filepath.Join(cfg.RaftDir, "snapshots"), g.fsm, logger.Named("snapshot"))
+		if err != nil {
+			return err
+		}
+		cfg.Snapshots = snaps
+	}
+	return nil
+}
+
+// closeStores closes the FSM and the stores NewGroup opened, after raft
+// has shut down (or never started).
+func (g *Group) closeStores() error {
+	err := g.fsm.Close()
+	if g.stores != nil {
+		err = errors.Join(err, g.stores.Close())
+	}
+	return err
 }
 
 // Bootstrap sets the initial voters of a brand-new group. It fails with
@@ -115,7 +222,11 @@ func (g *Group) Raft() *raft.Raft { return g.raft }
 func (g *Group) FSM() *FSM { return g.fsm }
 
 // Log returns the partition log for reads below HighWatermark.
-func (g *Group) Log() *partlog.Log { return g.fsm.log }
+//
+// Installing a snapshot streamed from the leader (on a follower that fell
+// far behind) replaces the log and closes the old one; fetch it again
+// after partlog.ErrClosed.
+func (g *Group) Log() *partlog.Log { return g.fsm.Log() }
 
 // HighWatermark is the offset below which records are committed and
 // applied on this replica.
@@ -212,13 +323,34 @@ func (p *Proposal) Wait(ctx context.Context) (int64, error) {
 	return res.Base, nil
 }
 
-// Close shuts Raft down and closes the FSM (checkpointing it).
+// DeleteRecords replicates Kafka's DeleteRecords: every replica raises
+// its log start offset to before (-1: the high watermark when the entry
+// applies) and deletes the segments wholly below it. It returns the new
+// log start (the low watermark) once the entry is committed and applied
+// here. before beyond the high watermark is refused with
+// kerr.OffsetOutOfRange; leadership errors are as for Propose.
+func (g *Group) DeleteRecords(ctx context.Context, before int64) (lowWatermark int64, err error) {
+	if before < -1 || before > g.HighWatermark() {
+		return -1, kerr.OffsetOutOfRange
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, err
+	}
+	p := &Proposal{g: g, f: g.raft.Apply(EncodeDeleteRecords(before), timeoutOf(ctx))}
+	return p.Wait(ctx)
+}
+
+// Maintain runs local retention and compaction on this replica's log
+// (see FSM.Maintain). Kafka replicas do this independently, so it is not
+// replicated; the broker calls it periodically on every replica.
+func (g *Group) Maintain(now time.Time) error { return g.fsm.Maintain(now) }
+
+// Close shuts Raft down, closes the FSM (checkpointing it) and closes the
+// stores NewGroup opened in RaftDir, so both directories can be removed
+// or reopened afterwards.
 func (g *Group) Close() error {
 	err := g.raft.Shutdown().Error()
-	if ferr := g.fsm.Close(); err == nil {
-		err = ferr
-	}
-	return err
+	return errors.Join(err, g.closeStores())
 }
 
 func (g *Group) notLeader(cause error, indeterminate bool) error {

@@ -22,8 +22,17 @@ import (
 // identity.
 func mkBatch(t testing.TB, pid int64, epoch int16, seq int32, n int, tag string) []byte {
 	t.Helper()
+	return mkBatchAt(t, pid, epoch, seq, n, tag, baseTime)
+}
+
+// baseTime is the record time of mkBatch's batches (Unix ms).
+const baseTime = 1_700_000_000_000
+
+// mkBatchAt is mkBatch with records timestamped from ts (Unix ms).
+func mkBatchAt(t testing.TB, pid int64, epoch int16, seq int32, n int, tag string, ts int64) []byte {
+	t.Helper()
 	o := batch.DefaultBuildOptions()
-	o.BaseTimestamp = 1_700_000_000_000
+	o.BaseTimestamp = ts
 	if pid >= 0 {
 		o.ProducerID, o.ProducerEpoch, o.BaseSequence = pid, epoch, seq
 	}
@@ -86,17 +95,24 @@ func segmentBytes(t testing.TB, dir string) map[string][]byte {
 }
 
 type node struct {
-	id    raft.ServerID
-	dir   string
-	store *raft.InmemStore
-	snaps *raft.InmemSnapshotStore
-	trans *raft.InmemTransport
-	g     *Group // nil while down
+	id  raft.ServerID
+	dir string
+	// raftDir, when set, holds the node's durable Raft stores (NewGroup
+	// opens them); otherwise store and snaps are in memory.
+	raftDir string
+	store   *raft.InmemStore
+	snaps   *raft.InmemSnapshotStore
+	addr    raft.ServerAddress
+	trans   *raft.InmemTransport
+	started bool   // trans has been used by a group
+	g       *Group // nil while down
 }
 
 type cluster struct {
 	t     *testing.T
 	nodes []*node
+	// raft, if set, replaces raftConfig() for nodes started from now on.
+	raft *raft.Config
 }
 
 func raftConfig() *raft.Config {
@@ -111,29 +127,39 @@ func raftConfig() *raft.Config {
 	return c
 }
 
+// newCluster starts n bootstrapped voters with in-memory Raft stores.
 func newCluster(t *testing.T, n int) *cluster {
+	return newClusterWith(t, n, false)
+}
+
+// newDurableCluster starts n bootstrapped voters whose Raft stores are
+// raft-wal and snapshot files in temporary directories.
+func newDurableCluster(t *testing.T, n int) *cluster {
+	return newClusterWith(t, n, true)
+}
+
+func newClusterWith(t *testing.T, n int, durable bool) *cluster {
 	t.Helper()
 	c := &cluster{t: t}
 	var servers []raft.Server
 	for i := range n {
 		id := raft.ServerID(fmt.Sprint(i + 1))
-		addr, trans := raft.NewInmemTransport(raft.ServerAddress("n" + string(id)))
-		c.nodes = append(c.nodes, &node{
-			id: id, dir: filepath.Join(t.TempDir(), "p0"),
-			store: raft.NewInmemStore(), snaps: raft.NewInmemSnapshotStore(), trans: trans,
-		})
-		servers = append(servers, raft.Server{ID: id, Address: addr})
-	}
-	for _, a := range c.nodes {
-		for _, b := range c.nodes {
-			if a != b {
-				a.trans.Connect(b.trans.LocalAddr(), b.trans)
-			}
+		addr := raft.ServerAddress("n" + string(id))
+		_, trans := raft.NewInmemTransport(addr)
+		nd := &node{id: id, dir: filepath.Join(t.TempDir(), "p0"), addr: addr, trans: trans}
+		if durable {
+			nd.raftDir = filepath.Join(t.TempDir(), "raft")
+		} else {
+			nd.store, nd.snaps = raft.NewInmemStore(), raft.NewInmemSnapshotStore()
 		}
+		c.nodes = append(c.nodes, nd)
+		servers = append(servers, raft.Server{ID: id, Address: addr})
 	}
 	for _, nd := range c.nodes {
 		c.start(nd)
-		if err := nd.g.Bootstrap(servers); err != nil {
+		// A node bootstrapped earlier may already have won an election
+		// and replicated the configuration here.
+		if err := nd.g.Bootstrap(servers); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			t.Fatal(err)
 		}
 	}
@@ -145,12 +171,34 @@ func newCluster(t *testing.T, n int) *cluster {
 	return c
 }
 
+// start opens nd's group on its directories, on a new transport at the
+// same address, as a restarted process would be: the old one may still
+// hold requests queued while the node was down, which a real network
+// would have lost.
 func (c *cluster) start(nd *node) {
 	c.t.Helper()
-	g, err := NewGroup(Config{
-		ID: nd.id, Dir: nd.dir, Log: logConfig(), Raft: raftConfig(),
-		LogStore: nd.store, StableStore: nd.store, Snapshots: nd.snaps, Transport: nd.trans,
-	})
+	if nd.started {
+		_, nd.trans = raft.NewInmemTransport(nd.addr)
+	}
+	nd.started = true
+	for _, p := range c.nodes {
+		if p != nd {
+			nd.trans.Connect(p.trans.LocalAddr(), p.trans)
+			p.trans.Connect(nd.trans.LocalAddr(), nd.trans)
+		}
+	}
+	rc := raftConfig()
+	if c.raft != nil {
+		rc = c.raft
+	}
+	cfg := Config{
+		ID: nd.id, Dir: nd.dir, Log: logConfig(), Raft: rc, Transport: nd.trans,
+		RaftDir: nd.raftDir, WALSegmentBytes: 16 << 10, // several WAL segments per test
+	}
+	if nd.store != nil {
+		cfg.LogStore, cfg.StableStore, cfg.Snapshots = nd.store, nd.store, nd.snaps
+	}
+	g, err := NewGroup(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -257,11 +305,16 @@ func (c *cluster) converge(end int64) {
 			}
 		}
 	}
-	// Every stored batch is valid and offsets are dense.
-	next := int64(0)
+	// Every stored batch is valid and offsets are dense from the first
+	// batch kept (DeleteRecords may have removed earlier ones).
+	next := end
 	bs, err := batch.Split(ref)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if len(bs) > 0 {
+		h, _ := batch.ParseHeader(bs[0])
+		next = h.BaseOffset
 	}
 	for _, b := range bs {
 		h, err := batch.Validate(b)

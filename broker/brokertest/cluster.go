@@ -1,0 +1,151 @@
+package brokertest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/weir-io/weir/broker"
+	"github.com/weir-io/weir/internal/raftmux"
+)
+
+// Cluster is n in-process brokers forming one Raft-replicated cluster on
+// loopback, each with its own data directory. Their Raft traffic runs
+// through Network, so a test can cut, delay or isolate nodes; Kafka
+// clients still reach every running broker.
+type Cluster struct {
+	t       testing.TB
+	Network *raftmux.Network
+
+	mu      sync.Mutex
+	cfgs    []broker.Config
+	brokers []*broker.Broker // nil while stopped
+}
+
+// StartCluster starts n brokers (node ids 1..n) and registers their
+// shutdown with t.Cleanup. opts apply to every broker's config.
+func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, Network: raftmux.NewNetwork()}
+	var voters []broker.Voter
+	for i := range n {
+		voters = append(voters, broker.Voter{ID: int32(i + 1), RaftAddr: freeAddr(t)})
+	}
+	for i := range n {
+		cfg := Config(t, opts...)
+		cfg.NodeID = int32(i + 1)
+		cfg.Voters = voters
+		cfg.RaftListen = voters[i].RaftAddr
+		cfg.RaftNetwork = c.Network
+		c.cfgs = append(c.cfgs, cfg)
+	}
+	c.brokers = make([]*broker.Broker, n)
+	t.Cleanup(c.closeAll)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = c.start(i) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start node %d: %v", i+1, err)
+		}
+	}
+	return c
+}
+
+// freeAddr reserves a loopback port for a node's Raft transport: voters
+// must know each other's addresses before any of them starts.
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("reserve port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// start starts node i. It blocks until the node has joined, which needs a
+// quorum of the controller voters running. (Start's context is the
+// broker's lifetime, so it cannot carry a startup deadline.)
+func (c *Cluster) start(i int) error {
+	b, err := broker.Start(context.Background(), c.cfgs[i])
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.brokers[i] = b
+	c.mu.Unlock()
+	return nil
+}
+
+// Size is the number of nodes, running or not.
+func (c *Cluster) Size() int { return len(c.cfgs) }
+
+// Broker returns node i (0-based), nil while it is stopped.
+func (c *Cluster) Broker(i int) *broker.Broker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.brokers[i]
+}
+
+// Node is node i's id as the Network knows it.
+func (c *Cluster) Node(i int) string { return strconv.Itoa(i + 1) }
+
+// Seeds are the Kafka addresses of the running brokers.
+func (c *Cluster) Seeds() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, b := range c.brokers {
+		if b != nil {
+			out = append(out, b.Addr())
+		}
+	}
+	return out
+}
+
+// Stop closes node i; its data stays for Restart.
+func (c *Cluster) Stop(i int) {
+	c.t.Helper()
+	if i < 0 || i >= len(c.cfgs) {
+		c.t.Fatalf("no node %d in a cluster of %d", i+1, len(c.cfgs))
+	}
+	c.mu.Lock()
+	b := c.brokers[i]
+	c.brokers[i] = nil
+	c.mu.Unlock()
+	if b == nil {
+		c.t.Fatalf("node %d is not running", i+1)
+	}
+	if err := b.Close(); err != nil {
+		c.t.Logf("close node %d: %v", i+1, err)
+	}
+}
+
+// Restart starts a stopped node i on its data directory.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	if err := c.start(i); err != nil {
+		c.t.Fatalf("restart node %d: %v", i+1, err)
+	}
+}
+
+func (c *Cluster) closeAll() {
+	var wg sync.WaitGroup
+	for i := range c.cfgs {
+		if b := c.Broker(i); b != nil {
+			wg.Go(func() { b.Close() })
+		}
+	}
+	wg.Wait()
+}
+
+// String names the nodes and their addresses, for test logs.
+func (c *Cluster) String() string {
+	return fmt.Sprintf("cluster%v", c.Seeds())
+}

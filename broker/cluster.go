@@ -1,0 +1,227 @@
+package broker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/weir-io/weir/internal/controller"
+	"github.com/weir-io/weir/internal/raftlog"
+	"github.com/weir-io/weir/internal/raftmux"
+)
+
+// cluster is what a broker runs when Config.Voters is set: one Raft
+// transport (the mux) for every group, the controller group whose FSM is
+// the metadata image, and one Raft group per partition replica it holds
+// (reconcile.go). Every voter is both a controller and a broker, like
+// KRaft's combined mode.
+type cluster struct {
+	b      *Broker
+	mux    *raftmux.Mux
+	raft   *raft.Raft // the controller group
+	store  *raftlog.Store
+	ctl    *controller.Controller
+	remote *controller.Remote
+	fwd    *raftmux.Layer
+
+	brokerEpoch int64
+
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64
+	// wg tracks the reconcile loop and the partition watchers.
+	wg sync.WaitGroup
+}
+
+// controllerGroup is the controller's group name on the mux.
+const controllerGroup = "controller"
+
+// startCluster joins the controller quorum (bootstrapping it on first
+// start), registers this broker and starts following the metadata image.
+// It returns once this broker is registered, so it waits for a quorum.
+func (b *Broker) startCluster(ctx context.Context) error {
+	cfg := b.cfg
+	opts := []raftmux.Option{raftmux.WithNodeID(nodeName(cfg.NodeID)), raftmux.WithLogger(raftLogger(b.log))}
+	if cfg.RaftNetwork != nil {
+		opts = append(opts, raftmux.WithNetwork(cfg.RaftNetwork))
+	}
+	mux, err := raftmux.Listen(cfg.RaftListen, opts...)
+	if err != nil {
+		return fmt.Errorf("broker: raft listen: %w", err)
+	}
+	c := &cluster{b: b, mux: mux}
+	b.cluster = c
+	if err := c.startController(); err != nil {
+		c.close()
+		return err
+	}
+	b.clusterID = clusterIDOf(cfg.Voters)
+	if err := c.register(ctx); err != nil {
+		c.close()
+		return err
+	}
+	c.wg.Add(2)
+	go c.reconcileLoop()
+	go c.watchLiveness()
+	return nil
+}
+
+// startController opens the controller group's stores and Raft, and the
+// forwarding endpoint other nodes send metadata changes to.
+func (c *cluster) startController() error {
+	dir := filepath.Join(c.b.cfg.DataDir, "controller")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("broker: controller dir: %w", err)
+	}
+	store, err := raftlog.Open(filepath.Join(dir, "wal"), raftlog.Options{SegmentBytes: 8 << 20, Logger: raftLogger(c.b.log)})
+	if err != nil {
+		return fmt.Errorf("broker: open controller log: %w", err)
+	}
+	c.store = store
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, raftLogger(c.b.log))
+	if err != nil {
+		return fmt.Errorf("broker: controller snapshots: %w", err)
+	}
+	trans, err := c.mux.Transport(controllerGroup, nil)
+	if err != nil {
+		return err
+	}
+	fsm := controller.NewFSM()
+	r, err := raft.NewRaft(c.raftConfig(), fsm, store.Logs, store.Stable, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("broker: start controller: %w", err)
+	}
+	c.raft = r
+	has, err := raft.HasExistingState(store.Logs, store.Stable, snaps)
+	if err != nil {
+		return err
+	}
+	if !has {
+		if err := r.BootstrapCluster(raft.Configuration{Servers: c.servers(nil)}).Error(); err != nil {
+			return fmt.Errorf("broker: bootstrap controller quorum: %w", err)
+		}
+	}
+	c.ctl = controller.New(r, fsm)
+	if c.fwd, err = c.mux.Register(controller.ForwardGroup); err != nil {
+		return err
+	}
+	go c.ctl.Serve(c.fwd)
+	c.remote = controller.NewRemote(c.ctl, func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+		return c.fwd.Dial(addr, timeout)
+	})
+	return nil
+}
+
+// register announces this broker process (a fresh incarnation) and puts it
+// into service.
+func (c *cluster) register(ctx context.Context) error {
+	id := c.b.cfg.NodeID
+	inc := newUUID()
+	epoch, err := c.remote.RegisterBroker(ctx, id, inc, c.b.addr, c.b.cfg.RaftListen)
+	if err != nil {
+		return fmt.Errorf("broker: register with the controller quorum: %w", err)
+	}
+	if err := c.remote.UnfenceBroker(ctx, id, epoch); err != nil {
+		return fmt.Errorf("broker: unfence: %w", err)
+	}
+	c.brokerEpoch = epoch
+	c.b.log.Info("joined cluster", "node", id, "broker_epoch", epoch)
+	return nil
+}
+
+// servers is the Raft configuration of a group whose voters are nodes
+// (all controller voters when nodes is nil).
+func (c *cluster) servers(nodes []int32) []raft.Server {
+	var out []raft.Server
+	for _, v := range c.b.cfg.Voters {
+		if nodes == nil || slices.Contains(nodes, v.ID) {
+			out = append(out, raft.Server{ID: raft.ServerID(nodeName(v.ID)), Address: raft.ServerAddress(v.RaftAddr)})
+		}
+	}
+	return out
+}
+
+// raftConfig is the configuration of every Raft group of this node.
+func (c *cluster) raftConfig() *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(nodeName(c.b.cfg.NodeID))
+	t := c.b.cfg.RaftTimeout
+	rc.HeartbeatTimeout, rc.ElectionTimeout = t, t
+	rc.LeaderLeaseTimeout = t / 2
+	rc.Logger = raftLogger(c.b.log)
+	// Produce requests hand batches to Raft from many connections at
+	// once; a buffered apply channel lets the leader take them in bulk.
+	rc.BatchApplyCh = true
+	return rc
+}
+
+// controllerID is the node id of the active controller, -1 if none.
+func (c *cluster) controllerID() int32 {
+	_, id := c.raft.LeaderWithID()
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	if err != nil {
+		return -1
+	}
+	return int32(n)
+}
+
+// stop ends the reconcile loop and the partition watchers; b.ctx must be
+// cancelled first.
+func (c *cluster) stop() { c.wg.Wait() }
+
+// close shuts the controller and the transport down; partitions are closed
+// before it.
+func (c *cluster) close() {
+	if c.fwd != nil {
+		c.fwd.Close()
+	}
+	if c.raft != nil {
+		if err := c.raft.Shutdown().Error(); err != nil {
+			c.b.log.Warn("controller shutdown", "err", err)
+		}
+	}
+	if c.store != nil {
+		c.store.Close()
+	}
+	c.mux.Close()
+}
+
+// nodeName is a node id as a Raft server id and mux node name.
+func nodeName(id int32) string { return strconv.Itoa(int(id)) }
+
+// clusterIDOf derives the cluster id from the voters, so every node
+// reports the same one without coordinating.
+func clusterIDOf(voters []Voter) string {
+	parts := make([]string, len(voters))
+	for i, v := range voters {
+		parts[i] = nodeName(v.ID) + "@" + v.RaftAddr
+	}
+	slices.Sort(parts)
+	sum := sha256.Sum256([]byte("weir-cluster:" + strings.Join(parts, ",")))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// raftLogger sends hashicorp/raft's warnings and errors to the broker's
+// log; its info-level chatter (every election step) is dropped.
+func raftLogger(l *slog.Logger) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{l}})
+}
+
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,162 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/weir-io/weir/internal/controller"
+)
+
+// Admin changes in a cluster go through the controller quorum: any broker
+// accepts them and forwards them to the active controller (as Kafka does
+// since KIP-590), then waits until its own copy of the image and its local
+// replicas show the change, so a client that creates a topic and then asks
+// the same broker for it finds it.
+
+// adminTimeout bounds one forwarded metadata change.
+const adminTimeout = 10 * time.Second
+
+// createClusterTopic creates a topic through the controller and returns its
+// id once this broker's metadata has it.
+func (c *cluster) createTopic(name string, partitions int32, rf int16, configs map[string]string) ([16]byte, error) {
+	if err := validateTopicName(name); err != nil {
+		return [16]byte{}, errorf(kerr.InvalidTopicException, "%v", err)
+	}
+	if err := c.b.checkPartitionCount(partitions); err != nil {
+		return [16]byte{}, err
+	}
+	if err := validateConfigs(configs); err != nil {
+		return [16]byte{}, err
+	}
+	if rf == -1 {
+		rf = c.b.cfg.DefaultReplicationFactor
+	}
+	if rf < 1 {
+		return [16]byte{}, errorf(kerr.InvalidReplicationFactor, "replication factor %d must be at least 1", rf)
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+	defer cancel()
+	id, err := c.remote.CreateTopic(ctx, name, int(partitions), int(rf), configs)
+	if err != nil {
+		return id, controllerError(err)
+	}
+	return id, c.await(ctx, func() bool {
+		t := c.b.lookupTopic(name)
+		return t != nil && t.id == id
+	})
+}
+
+// deleteTopic deletes a topic through the controller.
+func (c *cluster) deleteTopic(name string) error {
+	t := c.b.lookupTopic(name)
+	switch {
+	case t == nil:
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	case t.internal:
+		return errorf(kerr.InvalidRequest, "topic %q is internal and cannot be deleted", name)
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+	defer cancel()
+	if err := c.remote.DeleteTopic(ctx, t.id); err != nil {
+		return controllerError(err)
+	}
+	return c.await(ctx, func() bool {
+		now := c.b.lookupTopic(name)
+		return now == nil || now.id != t.id
+	})
+}
+
+// addPartitions grows a topic through the controller.
+func (c *cluster) addPartitions(t *topic, total int32) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+	defer cancel()
+	if err := c.remote.CreatePartitions(ctx, t.id, int(total)); err != nil {
+		return controllerError(err)
+	}
+	return c.await(ctx, func() bool {
+		now := c.b.lookupTopic(t.name)
+		return now != nil && len(now.parts) >= int(total)
+	})
+}
+
+// setConfigs replaces a topic's configs through the controller.
+func (c *cluster) setConfigs(t *topic, configs map[string]string) error {
+	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+	defer cancel()
+	if err := c.remote.AlterConfigs(ctx, t.id, configs); err != nil {
+		return controllerError(err)
+	}
+	return c.await(ctx, func() bool {
+		now := c.b.lookupTopic(t.name)
+		return now != nil && maps.Equal(now.configs, configs)
+	})
+}
+
+// producerIDBlockSize is how many producer ids a broker reserves per
+// controller round trip.
+const producerIDBlockSize = 1000
+
+// allocateProducerID hands out ids from a block the controller reserved
+// for this broker, so ids are unique across the cluster.
+func (c *cluster) allocateProducerID() (int64, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.pidNext >= c.pidEnd {
+		ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+		defer cancel()
+		blk, err := c.remote.AllocateProducerIDs(ctx, producerIDBlockSize)
+		if err != nil {
+			return 0, err
+		}
+		c.pidNext, c.pidEnd = blk.Start, blk.Start+blk.Size
+	}
+	id := c.pidNext
+	c.pidNext++
+	return id, nil
+}
+
+// await polls cond until it holds: the reconcile loop applies image changes
+// shortly after they commit.
+func (c *cluster) await(ctx context.Context, cond func() bool) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return errorf(kerr.RequestTimedOut, "the change committed but this broker has not applied it yet")
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// controllerError maps a controller rejection to the Kafka error a client
+// acts on, keeping the controller's message.
+func controllerError(err error) error {
+	codes := []struct {
+		kind error
+		code *kerr.Error
+	}{
+		{controller.ErrTopicExists, kerr.TopicAlreadyExists},
+		{controller.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+		{controller.ErrInvalidTopic, kerr.InvalidTopicException},
+		{controller.ErrInvalidPartitions, kerr.InvalidPartitions},
+		{controller.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
+		{controller.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
+		{controller.ErrInvalidConfig, kerr.InvalidConfig},
+		{controller.ErrInvalidRequest, kerr.InvalidRequest},
+		{controller.ErrNotController, kerr.NotController},
+		{context.DeadlineExceeded, kerr.RequestTimedOut},
+		{context.Canceled, kerr.RequestTimedOut},
+	}
+	for _, k := range codes {
+		if errors.Is(err, k.kind) {
+			return errorf(k.code, "%v", err)
+		}
+	}
+	return errorf(kerr.UnknownServerError, "%v", err)
+}

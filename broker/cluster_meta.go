@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"errors"
+	"net"
+	"sort"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/controller"
+)
+
+// Every broker of a cluster answers Metadata, FindCoordinator and
+// DescribeCluster from its copy of the controller's image: brokers that
+// are registered and not fenced, and each partition's leader as its Raft
+// group last reported it.
+
+// metadata is Metadata in a cluster.
+func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	img := c.ctl.Image()
+	for _, br := range img.Brokers() {
+		if br.Fenced {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID = br.NodeID
+		mb.Host, mb.Port = splitListener(br.Listener)
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	resp.ClusterID = &c.b.clusterID
+	resp.ControllerID = c.controllerID()
+	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
+		for _, t := range img.Topics() {
+			resp.Topics = append(resp.Topics, describeClusterTopic(img, t))
+		}
+		sort.Slice(resp.Topics, func(i, j int) bool { return *resp.Topics[i].Topic < *resp.Topics[j].Topic })
+		return resp
+	}
+	autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && c.b.cfg.AutoCreateTopics
+	for _, rt := range req.Topics {
+		resp.Topics = append(resp.Topics, c.metadataTopic(img, rt, autoCreate))
+	}
+	return resp
+}
+
+func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	if rt.Topic == nil { // v10+ lookup by id
+		if t, ok := img.TopicByID(rt.TopicID); ok {
+			return describeClusterTopic(img, t)
+		}
+		st.TopicID, st.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
+		return st
+	}
+	name := *rt.Topic
+	st.Topic = &name
+	if t, ok := img.Topic(name); ok {
+		return describeClusterTopic(img, t)
+	}
+	if err := validateTopicName(name); err != nil {
+		st.ErrorCode = kerr.InvalidTopicException.Code
+		return st
+	}
+	if !autoCreate {
+		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		return st
+	}
+	// As Kafka: the topic is created now and reported without leaders;
+	// the client asks again once its partitions have elected them.
+	_, err := c.createTopic(name, c.b.cfg.DefaultPartitions, -1, nil)
+	st.ErrorCode = kerr.LeaderNotAvailable.Code
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		st.ErrorCode = errCode(err)
+	}
+	return st
+}
+
+// describeClusterTopic is one topic of a Metadata response. A partition
+// whose leader is unknown or fenced reports LEADER_NOT_AVAILABLE; the ISR
+// is the replicas on brokers in service.
+func describeClusterTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
+	st := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, name == offsetsTopic
+	for _, p := range t.Partitions {
+		sp := kmsg.NewMetadataResponseTopicPartition()
+		sp.Partition, sp.LeaderEpoch, sp.Replicas = p.Index, p.LeaderEpoch, p.Replicas
+		sp.Leader = -1
+		if inService(img, p.Leader) {
+			sp.Leader = p.Leader
+		} else {
+			sp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		sp.ISR = []int32{}
+		for _, r := range p.Replicas {
+			if inService(img, r) {
+				sp.ISR = append(sp.ISR, r)
+			}
+		}
+		st.Partitions = append(st.Partitions, sp)
+	}
+	return st
+}
+
+func inService(img *controller.Image, id int32) bool {
+	br, ok := img.Broker(id)
+	return ok && !br.Fenced
+}
+
+func splitListener(addr string) (string, int32) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	n, _ := strconv.Atoi(port)
+	return host, int32(n)
+}
+
+// coordinator finds the broker coordinating group: the leader of its
+// __consumer_offsets partition. The topic is created on first use.
+func (c *cluster) coordinator(group string) (int32, string, int32, error) {
+	img := c.ctl.Image()
+	t, ok := img.Topic(offsetsTopic)
+	if !ok {
+		_, err := c.createTopic(offsetsTopic, c.b.cfg.OffsetsPartitions, c.b.cfg.DefaultReplicationFactor, offsetsTopicConfigs())
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", offsetsTopic, err)
+		}
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	p := c.b.groups.PartitionFor(group)
+	if int(p) >= len(t.Partitions) {
+		return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "%s has %d partitions, brokers expect %d", offsetsTopic, len(t.Partitions), c.b.cfg.OffsetsPartitions)
+	}
+	leader := t.Partitions[p].Leader
+	br, ok := img.Broker(leader)
+	if !ok || br.Fenced {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	host, port := splitListener(br.Listener)
+	return leader, host, port, nil
+}
+
+// offsetsTopicConfigs are __consumer_offsets' configs, as Kafka sets them.
+func offsetsTopicConfigs() map[string]string {
+	return map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
+}
+
+// describeCluster fills DescribeCluster's brokers and controller.
+func (c *cluster) describeCluster(resp *kmsg.DescribeClusterResponse) {
+	for _, br := range c.ctl.Image().Brokers() {
+		if br.Fenced {
+			continue
+		}
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID = br.NodeID
+		db.Host, db.Port = splitListener(br.Listener)
+		resp.Brokers = append(resp.Brokers, db)
+	}
+	resp.ControllerID = c.controllerID()
+}

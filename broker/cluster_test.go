@@ -1,0 +1,192 @@
+package broker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/weir-io/weir/broker"
+	"github.com/weir-io/weir/broker/brokertest"
+)
+
+// fastRaft shortens Raft timeouts so elections in tests take a fraction
+// of a second.
+func fastRaft(c *broker.Config) { c.RaftTimeout = time.Second }
+
+func clusterClient(t *testing.T, c *brokertest.Cluster, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Seeds()...), kgo.RetryTimeout(30 * time.Second)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func createClusterTopic(t *testing.T, cl *kgo.Client, name string, partitions int32, rf int16) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, rf, nil, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+}
+
+// produceN produces n records valued prefix-i and fails on any error.
+func produceN(t *testing.T, cl *kgo.Client, topic, prefix string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var recs []*kgo.Record
+	for i := range n {
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("%s-%d", prefix, i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+// consumeDistinct reads topic from the start until want distinct values arrive.
+func consumeDistinct(t *testing.T, seeds []string, topic string, want int) map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	seen := map[string]int{}
+	for len(seen) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d distinct records", len(seen), want)
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++ })
+	}
+	return seen
+}
+
+// awaitLeaders polls Metadata until every partition of topic has a leader.
+func awaitLeaders(t *testing.T, cl *kgo.Client, topic string) kadm.Metadata {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := kadm.NewClient(cl).Metadata(context.Background(), topic)
+		if err == nil && md.Topics[topic].Err == nil && len(md.Topics[topic].Partitions) > 0 {
+			ok := true
+			for _, p := range md.Topics[topic].Partitions {
+				ok = ok && p.Leader >= 0
+			}
+			if ok {
+				return md
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions of %s still without a leader: %v %+v", topic, err, md.Topics[topic])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestClusterReplicatesAndSurvivesLeaderStop(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft)
+	cl := clusterClient(t, c)
+	createClusterTopic(t, cl, "orders", 3, 3)
+	produceN(t, cl, "orders", "a", 300)
+
+	md := awaitLeaders(t, cl, "orders")
+	if len(md.Brokers) != 3 {
+		t.Fatalf("metadata lists %d brokers, want 3", len(md.Brokers))
+	}
+	leader := md.Topics["orders"].Partitions[0].Leader
+	for _, p := range md.Topics["orders"].Partitions {
+		if len(p.Replicas) != 3 {
+			t.Fatalf("partition %d has replicas %v, want 3", p.Partition, p.Replicas)
+		}
+	}
+	c.Stop(int(leader) - 1)
+	produceN(t, cl, "orders", "b", 300)
+	seen := consumeDistinct(t, c.Seeds(), "orders", 600)
+	for v, n := range seen {
+		if n != 1 {
+			t.Errorf("%s read %d times", v, n)
+		}
+	}
+	c.Restart(int(leader) - 1)
+	produceN(t, cl, "orders", "c", 30)
+}
+
+func TestClusterRefusesReplicationFactorAboveBrokers(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft)
+	cl := clusterClient(t, c)
+	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 4, nil, "too-many")
+	if err == nil {
+		err = resp.Err
+	}
+	if !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("replication factor 4 on 3 brokers: got %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+}
+
+func TestClusterConsumerGroupFailsOver(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft, func(cfg *broker.Config) { cfg.OffsetsPartitions = 2 })
+	cl := clusterClient(t, c)
+	createClusterTopic(t, cl, "events", 2, 3)
+	produceN(t, cl, "events", "x", 100)
+
+	// consume reads want records as group g1 and commits; it returns how
+	// many of them carry prefix.
+	consume := func(want int, prefix string) int {
+		g, err := kgo.NewClient(kgo.SeedBrokers(c.Seeds()...), kgo.ConsumerGroup("g1"), kgo.ConsumeTopics("events"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		n, match := 0, 0
+		for n < want {
+			fs := g.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("group consumed %d of %d", n, want)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				n++
+				if strings.HasPrefix(string(r.Value), prefix) {
+					match++
+				}
+			})
+		}
+		if err := g.CommitUncommittedOffsets(ctx); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+		return match
+	}
+	if n := consume(100, "x-"); n != 100 {
+		t.Fatalf("first read found %d of 100 records", n)
+	}
+	// Stop the coordinator of g1; committed offsets must survive on the
+	// new leader of its __consumer_offsets partition.
+	var coord int32
+	kadm.NewClient(cl).FindGroupCoordinators(context.Background(), "g1").Each(func(d kadm.FindCoordinatorResponse) {
+		if d.Err != nil {
+			t.Fatalf("find coordinator: %v", d.Err)
+		}
+		coord = d.NodeID
+	})
+	c.Stop(int(coord) - 1)
+	produceN(t, clusterClient(t, c), "events", "y", 50)
+	if n := consume(50, "y-"); n != 50 {
+		t.Fatalf("after coordinator failover %d of the first 50 records read were new ones: committed offsets were lost", n)
+	}
+}

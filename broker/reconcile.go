@@ -1,0 +1,236 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/weir-io/weir/internal/controller"
+	"github.com/weir-io/weir/internal/replica"
+)
+
+// The metadata image says which partitions exist and which brokers hold
+// their replicas; a broker makes its local state match: it opens the Raft
+// group of every replica assigned to it, closes and removes those of
+// deleted topics, and applies config changes. Leadership is not assigned
+// by the controller: each partition's Raft group elects its leader, and
+// the leader reports itself (with its term as leader epoch) so Metadata
+// on every broker can route clients to it.
+
+// watchInterval is how often a partition watcher re-checks leadership
+// besides raft's leadership notifications (which may be dropped when they
+// come faster than they are read).
+const watchInterval = 250 * time.Millisecond
+
+func (c *cluster) reconcileLoop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		img := c.ctl.Image()
+		c.reconcile(img)
+		select {
+		case <-c.b.ctx.Done():
+			return
+		case <-img.Changed():
+		case <-tick.C: // retries replicas that failed to open
+		}
+	}
+}
+
+func (c *cluster) reconcile(img *controller.Image) {
+	for _, t := range c.b.allTopics() {
+		if it, ok := img.Topic(t.name); !ok || it.ID != t.id {
+			c.dropTopic(t)
+		}
+	}
+	for _, it := range img.Topics() {
+		if c.b.ctx.Err() != nil {
+			return
+		}
+		c.syncTopic(it)
+	}
+}
+
+// syncTopic opens the replicas of it that this broker holds and applies
+// its configs.
+func (c *cluster) syncTopic(it controller.Topic) {
+	b := c.b
+	old := b.lookupTopic(it.Name)
+	if old != nil && c.inSync(old, it) {
+		return
+	}
+	nt := &topic{name: it.Name, id: it.ID, internal: it.Name == offsetsTopic, configs: maps.Clone(it.Configs)}
+	nt.parts = make([]*partition, len(it.Partitions))
+	if old != nil {
+		copy(nt.parts, old.parts)
+	}
+	lc := logConfig(b.cfg, nt.configs)
+	for i, ip := range it.Partitions {
+		p := nt.parts[i]
+		switch {
+		case p != nil:
+			p.plog().SetConfig(lc)
+		case slices.Contains(ip.Replicas, b.cfg.NodeID):
+			var err error
+			if nt.parts[i], err = c.openReplica(nt, ip); err != nil {
+				b.log.Error("opening partition replica", "topic", it.Name, "partition", ip.Index, "err", err)
+			}
+		}
+	}
+	b.mu.Lock()
+	b.topics[it.Name] = nt
+	b.mu.Unlock()
+}
+
+// inSync reports whether the local topic already matches the image's.
+func (c *cluster) inSync(t *topic, it controller.Topic) bool {
+	if len(t.parts) != len(it.Partitions) || !maps.Equal(t.configs, it.Configs) {
+		return false
+	}
+	for i, ip := range it.Partitions {
+		if t.parts[i] == nil && slices.Contains(ip.Replicas, c.b.cfg.NodeID) {
+			return false
+		}
+	}
+	return true
+}
+
+// openReplica starts this broker's replica of one partition, bootstrapping
+// its Raft group with the assigned replicas on first open.
+func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, error) {
+	b := c.b
+	trans, err := c.mux.Transport(groupName(t.id, ip.Index), nil)
+	if err != nil {
+		return nil, err
+	}
+	p := newPartition(t.name, ip.Index, nil, b.log)
+	g, err := replica.NewGroup(replica.Config{
+		ID:        raft.ServerID(nodeName(b.cfg.NodeID)),
+		Dir:       b.partitionDir(t.name, ip.Index),
+		RaftDir:   c.raftDir(t.name, ip.Index),
+		Log:       logConfig(b.cfg, t.configs),
+		Raft:      c.raftConfig(),
+		// raft-wal's 64 MiB default would put 64 MiB files behind every
+		// partition replica; batches are the entries, so smaller segments
+		// rotate often enough and compact the Raft log sooner.
+		WALSegmentBytes:      8 << 20,
+		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
+		Transport: trans,
+		OnAdvance: p.wake,
+	})
+	if err != nil {
+		trans.Close()
+		return nil, err
+	}
+	if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+		g.Close()
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	p.repl = g
+	p.stopWatch = make(chan struct{})
+	c.wg.Add(1)
+	go c.watch(t.id, p)
+	return p, nil
+}
+
+// groupName names a partition's Raft group on the mux; the topic id keeps a
+// recreated topic's groups apart from the deleted one's.
+func groupName(id [16]byte, p int32) string { return fmt.Sprintf("p-%x-%d", id, p) }
+
+func (c *cluster) raftDir(topic string, p int32) string {
+	return filepath.Join(c.b.cfg.DataDir, "raft", fmt.Sprintf("%s-%d", topic, p))
+}
+
+// dropTopic closes and removes this broker's replicas of a topic the image
+// no longer has (or has under a new id).
+func (c *cluster) dropTopic(t *topic) {
+	b := c.b
+	b.mu.Lock()
+	if b.topics[t.name] == t {
+		delete(b.topics, t.name)
+	}
+	b.mu.Unlock()
+	for _, p := range t.parts {
+		if p == nil {
+			continue
+		}
+		close(p.stopWatch)
+		p.deleted.Store(true)
+		if err := p.close(); err != nil {
+			b.log.Warn("closing deleted partition", "topic", t.name, "partition", p.index, "err", err)
+		}
+		p.wake()
+		for _, dir := range []string{b.partitionDir(t.name, p.index), c.raftDir(t.name, p.index)} {
+			if err := os.RemoveAll(dir); err != nil {
+				b.log.Warn("removing deleted partition", "dir", dir, "err", err)
+			}
+		}
+	}
+	b.log.Info("deleted topic", "topic", t.name)
+}
+
+// watch follows one replica's leadership: a leader that has committed in
+// its term reports itself to the controller, and a __consumer_offsets
+// leader loads its groups into the coordinator (unloading them when it
+// stops leading).
+func (c *cluster) watch(id [16]byte, p *partition) {
+	defer c.wg.Done()
+	tick := time.NewTicker(watchInterval)
+	defer tick.Stop()
+	leaderCh := p.repl.Raft().LeaderCh()
+	for {
+		c.tend(id, p)
+		select {
+		case <-c.b.ctx.Done():
+			return
+		case <-p.stopWatch:
+			return
+		case <-leaderCh:
+		case <-tick.C:
+		}
+	}
+}
+
+func (c *cluster) tend(id [16]byte, p *partition) {
+	if !p.repl.IsLeader() {
+		if p.loaded.Swap(false) {
+			c.b.groups.Unload(p.index)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, readyTimeout)
+	defer cancel()
+	if p.repl.Ready(ctx) != nil {
+		return
+	}
+	self, epoch := c.b.cfg.NodeID, p.repl.LeaderEpoch()
+	if ip, ok := imagePartition(c.ctl.Image(), id, p.index); ok && ip.LeaderEpoch <= epoch && (ip.Leader != self || ip.LeaderEpoch != epoch) {
+		if err := c.remote.ReportLeader(ctx, id, p.index, self, epoch); err != nil {
+			c.b.log.Debug("reporting partition leader", "topic", p.topic, "partition", p.index, "err", err)
+		}
+	}
+	if p.topic == offsetsTopic && !p.loaded.Load() {
+		c.b.groups.Unload(p.index) // anything left from an earlier term
+		if err := c.b.replayOffsets(p); err != nil {
+			c.b.log.Warn("loading consumer groups", "partition", p.index, "err", err)
+			return
+		}
+		p.loaded.Store(true)
+	}
+}
+
+func imagePartition(img *controller.Image, id [16]byte, index int32) (controller.Partition, bool) {
+	t, ok := img.TopicByID(id)
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return controller.Partition{}, false
+	}
+	return t.Partitions[index], true
+}
