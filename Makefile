@@ -21,8 +21,13 @@ test-short:
 demo:
 	$(GO) run ./examples/wordcount
 
+# weir against its peers (kfake, goka, sarama, NATS JetStream), the two sides
+# of each comparison alternating run by run: JSON lines, a markdown table and
+# plots in bench/results/. A quick pass:
+#   make bench BENCH_FLAGS='-runs 3 -scale 0.2 -only produce,wordcount'
+BENCH_FLAGS ?= -runs 5
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./bench/...
+	$(GO) run ./bench/compare $(BENCH_FLAGS)
 
 lint:
 	$(GO) vet ./...

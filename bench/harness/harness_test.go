@@ -83,3 +83,28 @@ func TestAppendJSONL(t *testing.T) {
 		t.Errorf("ThisMachine() = %+v", m)
 	}
 }
+
+func TestHistogramCDF(t *testing.T) {
+	if NewHistogram().CDF() != nil {
+		t.Error("empty histogram has a CDF")
+	}
+	h := NewHistogram()
+	for i := 1; i <= 100_000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	cdf := h.CDF()
+	if len(cdf) != 52 || cdf[0].P != 0 || cdf[len(cdf)-1].P != 100 {
+		t.Fatalf("CDF has %d points from %v to %v; want 52 from 0 to 100", len(cdf), cdf[0].P, cdf[len(cdf)-1].P)
+	}
+	for i := 1; i < len(cdf); i++ {
+		if cdf[i].P < cdf[i-1].P || cdf[i].Ms < cdf[i-1].Ms {
+			t.Errorf("CDF not monotonic at %d: %+v after %+v", i, cdf[i], cdf[i-1])
+		}
+	}
+	if p50 := cdf[3]; p50.Ms < 49 || p50.Ms > 51 { // point 3 is 1-10^-0.3 ≈ 49.9 %
+		t.Errorf("CDF point 3 = %+v, want about 50 ms", p50)
+	}
+	if last := cdf[len(cdf)-1]; last.Ms < 99.9 || last.Ms > 100.1 {
+		t.Errorf("CDF max = %+v, want 100 ms", last)
+	}
+}

@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -78,4 +79,28 @@ func (h *Histogram) Summary() Latency {
 		P999:  ms(ps[99.9]),
 		Max:   ms(h.h.Max()),
 	}
+}
+
+// Percentile is one point of a latency distribution.
+type Percentile struct {
+	P  float64 `json:"p"`  // percent, 0 to 100
+	Ms float64 `json:"ms"` // latency at P
+}
+
+// CDF returns the latency at percentiles spaced evenly on a log scale of
+// 1/(1-p) — 0, 20.6, 36.9, 50, ... 90, ... 99, ... 99.999 — then the
+// maximum: the spacing of an HDR percentile plot, dense in the tail.
+func (h *Histogram) CDF() []Percentile {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.h.TotalCount() == 0 {
+		return nil
+	}
+	const steps = 50 // ten per decade up to 99.999
+	var out []Percentile
+	for k := range steps + 1 {
+		p := 100 * (1 - math.Pow(10, -float64(k)/10))
+		out = append(out, Percentile{P: p, Ms: float64(h.h.ValueAtPercentile(p)) / 1e3})
+	}
+	return append(out, Percentile{P: 100, Ms: float64(h.h.Max()) / 1e3})
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"sync/atomic"
@@ -23,6 +24,19 @@ var benchWorkloads = []command{
 	{"produce", "produce records and measure throughput and acknowledgement latency", benchWorkload("produce")},
 	{"consume", "produce records, then measure how fast they are consumed", benchWorkload("consume")},
 	{"e2e", "produce at a target rate and measure produce→consume latency", benchWorkload("e2e")},
+	{"wordcount", "run the word-count topology (or goka's) through the broker", benchWorkload("wordcount")},
+	{"windowed-revenue", "run the windowed-revenue topology (or goka's) through the broker", benchWorkload("windowed-revenue")},
+	{"restore", "time rebuilding a word-count store of N keys from its changelog", benchWorkload("restore")},
+}
+
+// isStreamWorkload reports whether workload runs a stream processor rather
+// than Kafka clients alone.
+func isStreamWorkload(workload string) bool {
+	switch workload {
+	case "wordcount", "windowed-revenue", "restore":
+		return true
+	}
+	return false
 }
 
 func (a *app) benchCmd(ctx context.Context, w io.Writer, args []string) error {
@@ -47,6 +61,13 @@ type benchOpts struct {
 	client      string
 	results     string
 	cpuprofile  string
+	memprofile  string
+
+	brokerImpl     string        // what --embedded runs: weir or kfake
+	brokerPID      int           // an external broker's process, for its usage
+	engine         string        // stream workloads: weir or goka
+	commitInterval time.Duration // stream workloads on weir; 0 is the App's default
+	replication    int           // of the topics a stream workload creates; -1 is the broker's default
 }
 
 var benchAbout = map[string]string{
@@ -56,27 +77,36 @@ var benchAbout = map[string]string{
 		"possible and reports the consume throughput.",
 	"e2e": "Produces --records records at --rate records/s while a consumer reads them, and reports the\n" +
 		"latency from each record's scheduled send time (stamped into its value) to its consumption.",
+	"wordcount": "Runs examples/wordcount's topology (--engine weir) or the same word count written for goka\n" +
+		"(--engine goka, LevelDB storage) on new topics, produces --records lines of 10 words drawn from\n" +
+		"--keys words at --rate lines/s, and reports the lines/s processed and the delay from each\n" +
+		"line's production to the output record that first includes its last word's count.",
+	"windowed-revenue": "Runs examples/windowed-revenue's topology (--engine weir) or its hand-written goka equivalent\n" +
+		"(--engine goka) on new topics, produces --records orders over --keys regions at --rate orders/s,\n" +
+		"1 ms of event time apart, and reports the orders/s processed and the delay from each order's\n" +
+		"production to its window's final result in the output topic.",
+	"restore": "Fills the changelog of a word-count store with --records keys, starts the application\n" +
+		"(--engine weir) or goka processor (--engine goka) with empty local state, and reports how long\n" +
+		"it takes until the store is rebuilt.",
 }
 
 func benchWorkload(workload string) func(a *app, ctx context.Context, w io.Writer, args []string) error {
 	return func(a *app, ctx context.Context, w io.Writer, args []string) error {
 		o := benchOpts{workload: workload}
-		fs := a.newFlags("bench "+workload,
-			"weir bench "+workload+" [--brokers ADDR | --embedded] [--records N] [--record-size B] [flags]",
+		synopsis := " [--brokers ADDR | --embedded] [--records N] [--record-size B] [flags]"
+		if isStreamWorkload(workload) {
+			synopsis = " [--brokers ADDR | --embedded] [--engine weir|goka] [--records N] [flags]"
+		}
+		fs := a.newFlags("bench "+workload, "weir bench "+workload+synopsis,
 			benchAbout[workload]+"\n\nA progress line is shown on stderr when it is a terminal; the summary goes to stdout.\n"+
-				"Broker CPU and memory are reported with --embedded only. The topic is deleted afterwards.")
-		fs.BoolVar(&o.embedded, "embedded", false, "start a weir broker in a child process for the run, instead of using --brokers")
-		fs.Int64Var(&o.records, "records", 1_000_000, "produce `N` records")
-		fs.IntVar(&o.recordSize, "record-size", 100, "record values of `B` random bytes")
-		fs.IntVar(&o.partitions, "partitions", 3, "create the benchmark topic with `P` partitions")
-		fs.IntVar(&o.keys, "keys", 0, "give records one of `K` distinct keys, partitioned by key hash (0: no keys)")
-		fs.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
-		fs.StringVar(&o.compression, "compression", "none", "batch compression: none, snappy, lz4, zstd or gzip")
-		fs.DurationVar(&o.linger, "linger", 10*time.Millisecond, "let the producer wait up to `D` to fill a batch")
-		fs.Float64Var(&o.rate, "rate", 0, "produce `R` records/s (0: as fast as possible)")
-		fs.StringVar(&o.client, "client", "franz-go", "Kafka client library: franz-go or sarama")
-		fs.StringVar(&o.results, "results", "", "append the run's results as one JSON line to `FILE` (e.g. bench/results/runs.jsonl)")
-		fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write this process's CPU profile to `F` (and, with --embedded, the broker's to F.broker)")
+				"Broker CPU and memory are reported with --embedded, or with --broker-pid for a local broker.\n"+
+				"The topics are deleted afterwards.")
+		o.addCommonFlags(fs)
+		if isStreamWorkload(workload) {
+			o.addStreamFlags(fs)
+		} else {
+			o.addClientFlags(fs)
+		}
 		pos, err := fs.parse(w, args)
 		if err != nil {
 			return err
@@ -91,11 +121,70 @@ func benchWorkload(workload string) func(a *app, ctx context.Context, w io.Write
 	}
 }
 
+func (o *benchOpts) addCommonFlags(fs *flagSet) {
+	fs.BoolVar(&o.embedded, "embedded", false, "start a broker in a child process for the run, instead of using --brokers")
+	fs.StringVar(&o.brokerImpl, "broker-impl", "weir", "the broker --embedded starts: weir, or kfake (franz-go's in-memory fake, a peer)")
+	fs.IntVar(&o.brokerPID, "broker-pid", 0, "report the CPU and peak memory of the local broker process `PID` (with --brokers)")
+	partitions := 3
+	if o.workload == "windowed-revenue" {
+		// As in the example: one input partition keeps the orders in
+		// event-time order, so none is late for its window (with several,
+		// one partition's batch can run more than the grace ahead of another's).
+		partitions = 1
+	}
+	fs.IntVar(&o.partitions, "partitions", partitions, "create the benchmark topics with `P` partitions")
+	fs.Float64Var(&o.rate, "rate", 0, "produce `R` records/s (0: as fast as possible)")
+	fs.IntVar(&o.replication, "replication-factor", -1, "replication factor `R` of the topics created (-1: the broker's default)")
+	fs.StringVar(&o.results, "results", "", "append the run's results as one JSON line to `FILE` (e.g. bench/results/runs.jsonl)")
+	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write this process's CPU profile to `F` (and, with --embedded, the broker's to F.broker)")
+	fs.StringVar(&o.memprofile, "memprofile", "", "write this process's heap profile at the end to `F` (and, with --embedded, the broker's to F.broker)")
+}
+
+func (o *benchOpts) addClientFlags(fs *flagSet) {
+	fs.Int64Var(&o.records, "records", 1_000_000, "produce `N` records")
+	fs.IntVar(&o.recordSize, "record-size", 100, "record values of `B` random bytes")
+	fs.IntVar(&o.keys, "keys", 0, "give records one of `K` distinct keys, partitioned by key hash (0: no keys)")
+	fs.StringVar(&o.acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
+	fs.StringVar(&o.compression, "compression", "none", "batch compression: none, snappy, lz4, zstd or gzip")
+	fs.DurationVar(&o.linger, "linger", 10*time.Millisecond, "let the producer wait up to `D` to fill a batch")
+	fs.StringVar(&o.client, "client", "franz-go", "Kafka client library: franz-go or sarama")
+}
+
+func (o *benchOpts) addStreamFlags(fs *flagSet) {
+	defaults := map[string]struct {
+		records int64
+		keys    int
+		about   string
+	}{
+		"wordcount":        {200_000, 10_000, "draw words from a vocabulary of `K` words"},
+		"windowed-revenue": {500_000, 16, "spread orders over `K` regions"},
+		"restore":          {200_000, 0, "unused"},
+	}[o.workload]
+	fs.Int64Var(&o.records, "records", defaults.records, "input records (restore: keys in the store) `N`")
+	if o.workload != "restore" {
+		fs.IntVar(&o.keys, "keys", defaults.keys, defaults.about)
+	}
+	fs.StringVar(&o.engine, "engine", "weir", "stream processor: weir, or goka (the peer)")
+	fs.DurationVar(&o.commitInterval, "commit-interval", 0, "weir's commit interval `D` (0: the App's default, 1s)")
+	// The input generator is a franz-go producer with acks=all.
+	o.acks, o.compression, o.client = "all", "none", "franz-go"
+}
+
 func (o *benchOpts) validate() error {
 	switch {
+	case o.brokerImpl != "weir" && o.brokerImpl != "kfake":
+		return fmt.Errorf("--broker-impl must be weir or kfake, got %q", o.brokerImpl)
+	case o.brokerImpl != "weir" && !o.embedded:
+		return errors.New("--broker-impl needs --embedded")
+	case o.brokerPID != 0 && o.embedded:
+		return errors.New("--broker-pid is for --brokers; --embedded measures its own broker")
+	case isStreamWorkload(o.workload) && o.engine != "weir" && o.engine != "goka":
+		return fmt.Errorf("--engine must be weir or goka, got %q", o.engine)
+	case isStreamWorkload(o.workload) && o.workload != "restore" && o.keys < 1:
+		return fmt.Errorf("--keys must be at least 1, got %d", o.keys)
 	case o.records < 1:
 		return fmt.Errorf("--records must be at least 1, got %d", o.records)
-	case o.recordSize < 1 || o.recordSize > 64<<20:
+	case !isStreamWorkload(o.workload) && (o.recordSize < 1 || o.recordSize > 64<<20):
 		return fmt.Errorf("--record-size must be between 1 and %d, got %d", 64<<20, o.recordSize)
 	case o.workload == "e2e" && o.recordSize < stampSize:
 		return fmt.Errorf("--record-size must be at least %d for e2e (the send time is stamped into the value)", stampSize)
@@ -130,10 +219,12 @@ const stampSize = 8
 // benchResult is what a workload measured.
 type benchResult struct {
 	records int64
+	bytes   int64 // of the records' keys and values
 	elapsed time.Duration
-	latency *harness.Histogram // nil for consume
+	latency *harness.Histogram // nil for consume and restore
 	client  harness.Usage      // during the measured phase, peak over the process's life
-	broker  *harness.Usage     // nil unless embedded
+	broker  *harness.Usage     // nil unless the broker's process is known
+	stream  *streamStats       // stream workloads only
 }
 
 // benchRun is one run of a workload: its options, the broker it uses and
@@ -143,7 +234,8 @@ type benchRun struct {
 	a      *app
 	topic  string
 	values [][]byte
-	broker *embeddedBroker // nil for --brokers
+	// brokerUsage reads the broker's usage; nil when its process is unknown.
+	brokerUsage func() (harness.Usage, error)
 
 	done    atomic.Int64       // records acknowledged or consumed so far
 	phase   atomic.Value       // string shown in the progress line
@@ -154,30 +246,27 @@ type benchRun struct {
 }
 
 func (a *app) bench(ctx context.Context, w io.Writer, o benchOpts) (err error) {
-	if o.cpuprofile != "" {
-		f, err := os.Create(o.cpuprofile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(o.cpuprofile, o.memprofile)
+	if err != nil {
+		return err
 	}
+	defer func() {
+		if perr := stopProfiles(); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 	r := &benchRun{
 		benchOpts: o,
 		a:         a,
 		topic:     fmt.Sprintf("weir-bench-%s-%d", o.workload, time.Now().UnixNano()),
-		values:    randomValues(o.recordSize),
+	}
+	if !isStreamWorkload(o.workload) {
+		r.values = randomValues(o.recordSize)
 	}
 	r.phase.Store("starting")
-	if o.embedded {
-		profile := ""
-		if o.cpuprofile != "" {
-			profile = o.cpuprofile + ".broker"
-		}
-		b, err := a.startEmbeddedBroker(ctx, profile)
+	switch {
+	case o.embedded:
+		b, err := a.startEmbeddedBroker(ctx, o.brokerImpl, profilePath(o.cpuprofile), profilePath(o.memprofile))
 		if err != nil {
 			return err
 		}
@@ -186,8 +275,10 @@ func (a *app) bench(ctx context.Context, w io.Writer, o benchOpts) (err error) {
 				err = cerr
 			}
 		}()
-		r.broker = b
+		r.brokerUsage = b.usage
 		a.brokers = b.addr
+	case o.brokerPID != 0:
+		r.brokerUsage = func() (harness.Usage, error) { return harness.Proc(o.brokerPID) }
 	}
 
 	adm, err := a.admin(ctx)
@@ -195,29 +286,12 @@ func (a *app) bench(ctx context.Context, w io.Writer, o benchOpts) (err error) {
 		return err
 	}
 	defer adm.Close()
-	if err := r.createTopic(ctx, adm); err != nil {
-		return err
-	}
-	if r.broker == nil { // an embedded broker's data goes with it
-		defer r.deleteTopic(ctx, adm)
-	}
 
-	if o.workload != "consume" {
-		r.hist = harness.NewHistogram()
-	}
 	stopProgress := func() {}
 	if isTerminal(a.stderr) {
 		stopProgress = r.showProgress(a.stderr, time.Second)
 	}
-	var res benchResult
-	switch o.workload {
-	case "produce":
-		res, err = r.produce(ctx)
-	case "consume":
-		res, err = r.consume(ctx)
-	case "e2e":
-		res, err = r.e2e(ctx)
-	}
+	res, err := r.runWorkload(ctx, adm)
 	stopProgress() // clears its line before the summary
 	if err != nil {
 		return err
@@ -231,24 +305,106 @@ func (a *app) bench(ctx context.Context, w io.Writer, o benchOpts) (err error) {
 	return nil
 }
 
-func (r *benchRun) createTopic(ctx context.Context, adm *kadm.Client) error {
+// profilePath is where the embedded broker writes its profile: beside
+// this process's, with a .broker suffix.
+func profilePath(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ".broker"
+}
+
+// startProfiles starts a CPU profile to cpu and arranges a heap profile
+// to mem; the returned stop ends the one and writes the other.
+func startProfiles(cpu, mem string) (stop func() error, err error) {
+	var cpuFile *os.File
+	if cpu != "" {
+		if cpuFile, err = os.Create(cpu); err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(cpuFile); err != nil {
+			cpuFile.Close()
+			return nil, err
+		}
+	}
+	return func() error {
+		var errs []error
+		if cpuFile != nil {
+			pprof.StopCPUProfile()
+			errs = append(errs, cpuFile.Close())
+		}
+		if mem != "" {
+			errs = append(errs, writeHeapProfile(mem))
+		}
+		return errors.Join(errs...)
+	}, nil
+}
+
+// writeHeapProfile writes the heap profile as of the last GC, forced now
+// so that it is up to date.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// runWorkload creates the workload's topics, runs it and removes them from
+// an external broker (an embedded broker's data goes with it).
+func (r *benchRun) runWorkload(ctx context.Context, adm *kadm.Client) (benchResult, error) {
+	if isStreamWorkload(r.workload) {
+		return r.runStream(ctx, adm)
+	}
+	if err := r.createTopic(ctx, adm, r.topic, nil); err != nil {
+		return benchResult{}, err
+	}
+	if !r.embedded {
+		defer r.deleteTopics(ctx, adm, r.topic)
+	}
+	if r.workload != "consume" {
+		r.hist = harness.NewHistogram()
+	}
+	switch r.workload {
+	case "produce":
+		return r.produce(ctx)
+	case "consume":
+		return r.consume(ctx)
+	}
+	return r.e2e(ctx)
+}
+
+func (r *benchRun) createTopic(ctx context.Context, adm *kadm.Client, topic string, configs map[string]*string) error {
 	cctx, cancel := context.WithTimeout(ctx, reachTimeout)
 	defer cancel()
-	resp, err := adm.CreateTopic(cctx, int32(r.partitions), -1, nil, r.topic)
+	rf := int16(-1)
+	if r.replication > 0 {
+		rf = int16(r.replication)
+	}
+	resp, err := adm.CreateTopic(cctx, int32(r.partitions), rf, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
-		return topicErr(r.topic, err, resp.ErrMessage)
+		return topicErr(topic, err, resp.ErrMessage)
 	}
 	return nil
 }
 
-func (r *benchRun) deleteTopic(ctx context.Context, adm *kadm.Client) {
+func (r *benchRun) deleteTopics(ctx context.Context, adm *kadm.Client, topics ...string) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if _, err := adm.DeleteTopic(dctx, r.topic); err != nil {
-		fmt.Fprintf(r.a.stderr, "weir bench: deleting topic %q: %v\n", r.topic, err)
+	resps, err := adm.DeleteTopics(dctx, topics...)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		fmt.Fprintf(r.a.stderr, "weir bench: deleting topics %v: %v\n", topics, err)
 	}
 }
 
@@ -281,8 +437,8 @@ func (r *benchRun) begin(phase string) error {
 	if r.client0, err = harness.Self(); err != nil {
 		return err
 	}
-	if r.broker != nil {
-		if r.broker0, err = r.broker.usage(); err != nil {
+	if r.brokerUsage != nil {
+		if r.broker0, err = r.brokerUsage(); err != nil {
 			return err
 		}
 	}
@@ -294,14 +450,14 @@ func (r *benchRun) begin(phase string) error {
 
 // end finishes the measured phase.
 func (r *benchRun) end(records int64) (benchResult, error) {
-	res := benchResult{records: records, elapsed: time.Since(r.start), latency: r.hist}
+	res := benchResult{records: records, bytes: records * int64(r.recordSize), elapsed: time.Since(r.start), latency: r.hist}
 	self, err := harness.Self()
 	if err != nil {
 		return res, err
 	}
 	res.client = self.Sub(r.client0)
-	if r.broker != nil {
-		u, err := r.broker.usage()
+	if r.brokerUsage != nil {
+		u, err := r.brokerUsage()
 		if err != nil {
 			return res, err
 		}
@@ -345,15 +501,28 @@ func (r *benchRun) produceAll(ctx context.Context, p benchProducer, n int64, rat
 
 func (r *benchRun) poolValue(i int64, _ time.Time) []byte { return r.values[i%int64(len(r.values))] }
 
+// produceWarmup is how many records produce sends, unmeasured, before
+// the measurement: enough to open the connections, load the metadata and
+// wait out a new partition's leader election.
+const produceWarmup = 1000
+
 func (r *benchRun) produce(ctx context.Context) (benchResult, error) {
+	var measuring atomic.Bool
 	p, err := r.producer(ctx, func(due time.Time) {
-		r.hist.Record(time.Since(due))
-		r.done.Add(1)
+		if measuring.Load() {
+			r.hist.Record(time.Since(due))
+			r.done.Add(1)
+		}
 	})
 	if err != nil {
 		return benchResult{}, err
 	}
 	defer p.close()
+	r.phase.Store("warming up")
+	if err := r.produceAll(ctx, p, min(produceWarmup, r.records), 0, r.poolValue); err != nil {
+		return benchResult{}, err
+	}
+	measuring.Store(true) // every warm-up record is acknowledged: produceAll flushed
 	if err := r.begin("produced"); err != nil {
 		return benchResult{}, err
 	}

@@ -9,12 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/weir-io/weir/bench/harness"
 	"github.com/weir-io/weir/broker"
@@ -26,10 +27,12 @@ import (
 const internalBrokerCmd = "internal-broker"
 
 func (a *app) benchBrokerCmd(ctx context.Context, w io.Writer, args []string) error {
-	fs := newFlagSet("bench "+internalBrokerCmd, "weir bench "+internalBrokerCmd+" --data-dir DIR [--cpuprofile F]",
+	fs := newFlagSet("bench "+internalBrokerCmd, "weir bench "+internalBrokerCmd+" --data-dir DIR [--impl weir|kfake] [--cpuprofile F] [--memprofile F]",
 		"Runs a broker for weir bench --embedded and prints its address.")
 	dir := fs.String("data-dir", "", "keep the broker's data in `DIR` (required)")
-	profile := fs.String("cpuprofile", "", "write the broker's CPU profile to `F`")
+	impl := fs.String("impl", "weir", "the broker: weir or kfake")
+	cpuprofile := fs.String("cpuprofile", "", "write the broker's CPU profile to `F`")
+	memprofile := fs.String("memprofile", "", "write the broker's heap profile at shutdown to `F`")
 	pos, err := fs.parse(w, args)
 	if err != nil {
 		return err
@@ -40,19 +43,25 @@ func (a *app) benchBrokerCmd(ctx context.Context, w io.Writer, args []string) er
 	if *dir == "" {
 		return fs.usageErr("--data-dir is required")
 	}
-	if *profile != "" {
-		f, err := os.Create(*profile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfiles, err := startProfiles(*cpuprofile, *memprofile)
+	if err != nil {
+		return err
 	}
+	serve := map[string]func(context.Context, io.Writer, string) error{"weir": a.serveWeir, "kfake": serveKfake}[*impl]
+	if serve == nil {
+		return fs.usageErr("--impl must be weir or kfake, got %q", *impl)
+	}
+	err = serve(ctx, w, *dir)
+	return errors.Join(err, stopProfiles())
+}
+
+// serveWeir runs a weir broker until ctx ends, printing its address first.
+func (a *app) serveWeir(ctx context.Context, w io.Writer, dir string) error {
 	cfg := broker.DefaultConfig()
-	cfg.Listen, cfg.DataDir = "127.0.0.1:0", *dir
+	cfg.Listen, cfg.DataDir = "127.0.0.1:0", dir
+	// A new group's first rebalance waits this long for more members; the
+	// stream workloads start one member and measure from its warm-up.
+	cfg.GroupInitialRebalanceDelay = 0
 	cfg.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b, err := broker.Start(ctx, cfg)
 	if err != nil {
@@ -63,7 +72,20 @@ func (a *app) benchBrokerCmd(ctx context.Context, w io.Writer, args []string) er
 	return b.Close()
 }
 
-// embeddedBroker is a weir broker in a child process.
+// serveKfake runs franz-go's in-memory fake Kafka, the peer weir's broker
+// is measured against, until ctx ends.
+func serveKfake(ctx context.Context, w io.Writer, _ string) error {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		return fmt.Errorf("starting kfake: %w", err)
+	}
+	fmt.Fprintln(w, c.ListenAddrs()[0])
+	<-ctx.Done()
+	c.Close()
+	return nil
+}
+
+// embeddedBroker is a broker in a child process.
 type embeddedBroker struct {
 	cmd  *exec.Cmd
 	addr string
@@ -72,7 +94,7 @@ type embeddedBroker struct {
 
 // startEmbeddedBroker runs this executable's hidden internal-broker command
 // in a child process and waits for its address.
-func (a *app) startEmbeddedBroker(ctx context.Context, cpuprofile string) (*embeddedBroker, error) {
+func (a *app) startEmbeddedBroker(ctx context.Context, impl, cpuprofile, memprofile string) (*embeddedBroker, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("--embedded: finding the weir executable: %w", err)
@@ -81,15 +103,11 @@ func (a *app) startEmbeddedBroker(ctx context.Context, cpuprofile string) (*embe
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"bench", internalBrokerCmd, "--data-dir", dir}
-	if cpuprofile != "" {
-		args = append(args, "--cpuprofile", cpuprofile)
-	}
+	args := []string{"bench", internalBrokerCmd, "--data-dir", dir, "--impl", impl,
+		"--cpuprofile", cpuprofile, "--memprofile", memprofile}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = a.stderr
-	// Its own process group keeps a terminal's Ctrl-C from the broker, so
-	// that it outlives the clients and stops when bench has cleaned up.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childProcAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -217,8 +235,8 @@ func fmtMs(ms float64) string {
 }
 
 func (r *benchRun) brokerKind() string {
-	if r.broker != nil {
-		return "embedded weir"
+	if r.embedded {
+		return "embedded " + r.brokerImpl
 	}
 	return "external (" + r.a.brokers + ")"
 }
@@ -232,18 +250,33 @@ func (r *benchRun) rateText() string {
 
 const mib = 1 << 20
 
-func (r *benchRun) writeSummary(w io.Writer, res benchResult) {
+// header is the summary's first line: what ran, with which parameters.
+func (r *benchRun) header() string {
+	if isStreamWorkload(r.workload) {
+		return fmt.Sprintf("weir bench %s: engine %s, %d records, %d keys, %d partitions, %s, broker %s",
+			r.workload, r.engine, r.records, r.keys, r.partitions, r.rateText(), r.brokerKind())
+	}
 	keys := "no keys"
 	if r.keys > 0 {
 		keys = fmt.Sprintf("%d keys", r.keys)
 	}
-	fmt.Fprintf(w, "weir bench %s: %d records of %d B, %s, %d partitions, acks=%s, compression=%s, linger=%v, %s, %s, broker %s\n",
+	return fmt.Sprintf("weir bench %s: %d records of %d B, %s, %d partitions, acks=%s, compression=%s, linger=%v, %s, %s, broker %s",
 		r.workload, r.records, r.recordSize, keys, r.partitions, r.acks, r.compression, r.linger, r.rateText(), r.client, r.brokerKind())
+}
+
+func (r *benchRun) writeSummary(w io.Writer, res benchResult) {
+	fmt.Fprintln(w, r.header())
 	sec := res.elapsed.Seconds()
 	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
 	t.row("records", res.records, fmt.Sprintf("in %.3f s", sec))
 	t.row("throughput", fmt.Sprintf("%.0f records/s", float64(res.records)/sec),
-		fmt.Sprintf("%.2f MB/s", float64(res.records)*float64(r.recordSize)/sec/1e6))
+		fmt.Sprintf("%.2f MB/s", float64(res.bytes)/sec/1e6))
+	if st := res.stream; st != nil && st.unitName != "" {
+		t.row(st.unitName, st.units, fmt.Sprintf("%.0f %s/s", float64(st.units)/sec, st.unitName))
+	}
+	if st := res.stream; st != nil && st.dropped > 0 {
+		t.row("dropped", st.dropped, "input records no result includes (late for their window)")
+	}
 	if res.latency != nil {
 		l := res.latency.Summary()
 		t.row("latency", fmt.Sprintf("p50 %s ms  p99 %s ms  p99.9 %s ms  max %s ms", fmtMs(l.P50), fmtMs(l.P99), fmtMs(l.P999), fmtMs(l.Max)),
@@ -259,85 +292,67 @@ func (r *benchRun) writeSummary(w io.Writer, res benchResult) {
 }
 
 func (r *benchRun) latencyKind() string {
-	if r.workload == "e2e" {
+	switch r.workload {
+	case "e2e":
 		return "produce→consume"
+	case "produce":
+		return "produce→ack"
 	}
-	return "produce→ack"
+	return "produce→result"
 }
 
-// benchJSON is one line of a results file.
-type benchJSON struct {
-	Time     time.Time       `json:"time"`
-	Workload string          `json:"workload"`
-	Params   benchParamsJSON `json:"params"`
-	Machine  harness.Machine `json:"machine"`
-	Results  benchResultJSON `json:"results"`
-}
-
-type benchParamsJSON struct {
-	Broker      string  `json:"broker"` // "embedded" or "external"
-	Records     int64   `json:"records"`
-	RecordSize  int     `json:"record_size"`
-	Keys        int     `json:"keys"`
-	Partitions  int     `json:"partitions"`
-	Acks        string  `json:"acks"`
-	Compression string  `json:"compression"`
-	LingerMs    float64 `json:"linger_ms"`
-	Rate        float64 `json:"rate"` // records/s; 0 is as fast as possible
-	Client      string  `json:"client"`
-}
-
-type benchResultJSON struct {
-	Records          int64            `json:"records"`
-	Seconds          float64          `json:"seconds"`
-	RecordsPerSec    float64          `json:"records_per_sec"`
-	MBPerSec         float64          `json:"mb_per_sec"`
-	LatencyKind      string           `json:"latency_kind,omitempty"` // "produce→ack" or "produce→consume"
-	Latency          *harness.Latency `json:"latency,omitempty"`
-	ClientCPUSeconds float64          `json:"client_cpu_seconds"`
-	ClientPeakRSSMiB float64          `json:"client_peak_rss_mib"`
-	BrokerCPUSeconds *float64         `json:"broker_cpu_seconds,omitempty"`
-	BrokerPeakRSSMiB *float64         `json:"broker_peak_rss_mib,omitempty"`
-}
-
-func (r *benchRun) jsonRecord(res benchResult) benchJSON {
-	brokerKind := "external"
-	if r.broker != nil {
-		brokerKind = "embedded"
-	}
+func (r *benchRun) jsonRecord(res benchResult) harness.Run {
 	sec := res.elapsed.Seconds()
-	out := benchResultJSON{
+	out := harness.Results{
 		Records:          res.records,
 		Seconds:          sec,
 		RecordsPerSec:    float64(res.records) / sec,
-		MBPerSec:         float64(res.records) * float64(r.recordSize) / sec / 1e6,
+		MBPerSec:         float64(res.bytes) / sec / 1e6,
 		ClientCPUSeconds: res.client.CPUSeconds,
 		ClientPeakRSSMiB: float64(res.client.PeakRSSBytes) / mib,
 	}
+	if st := res.stream; st != nil {
+		out.UnitName, out.Dropped = st.unitName, st.dropped
+		if st.unitName != "" {
+			out.UnitsPerSec = float64(st.units) / sec
+		}
+	}
 	if res.latency != nil {
 		l := res.latency.Summary()
-		out.Latency, out.LatencyKind = &l, r.latencyKind()
+		out.Latency, out.LatencyKind, out.CDF = &l, r.latencyKind(), res.latency.CDF()
 	}
 	if res.broker != nil {
 		cpu, rss := res.broker.CPUSeconds, float64(res.broker.PeakRSSBytes)/mib
 		out.BrokerCPUSeconds, out.BrokerPeakRSSMiB = &cpu, &rss
 	}
-	return benchJSON{
+	return harness.Run{
 		Time:     time.Now().UTC(),
 		Workload: r.workload,
-		Params: benchParamsJSON{
-			Broker:      brokerKind,
-			Records:     r.records,
-			RecordSize:  r.recordSize,
-			Keys:        r.keys,
-			Partitions:  r.partitions,
-			Acks:        r.acks,
-			Compression: r.compression,
-			LingerMs:    float64(r.linger) / float64(time.Millisecond),
-			Rate:        r.rate,
-			Client:      r.client,
-		},
-		Machine: harness.ThisMachine(),
-		Results: out,
+		Params:   r.jsonParams(),
+		Machine:  harness.ThisMachine(),
+		Results:  out,
 	}
+}
+
+func (r *benchRun) jsonParams() harness.Params {
+	p := harness.Params{
+		Broker:      "external",
+		Records:     r.records,
+		RecordSize:  r.recordSize,
+		Keys:        r.keys,
+		Partitions:  r.partitions,
+		Acks:        r.acks,
+		Compression: r.compression,
+		LingerMs:    float64(r.linger) / float64(time.Millisecond),
+		Rate:        r.rate,
+		Client:      r.client,
+		Engine:      r.engine,
+	}
+	if r.embedded {
+		p.Broker, p.BrokerImpl = "embedded", r.brokerImpl
+	}
+	if r.engine == "weir" {
+		p.CommitIntervalMs = float64(r.commitInterval) / float64(time.Millisecond)
+	}
+	return p
 }

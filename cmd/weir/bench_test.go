@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/weir-io/weir/bench/harness"
 	"github.com/weir-io/weir/broker/brokertest"
 )
 
@@ -32,7 +33,7 @@ func TestMain(m *testing.M) {
 
 // runBench runs weir bench with args and returns its summary and the JSON
 // line it appended to a results file.
-func runBench(t *testing.T, args ...string) (string, benchJSON) {
+func runBench(t *testing.T, args ...string) (string, harness.Run) {
 	t.Helper()
 	results := filepath.Join(t.TempDir(), "results", "runs.jsonl")
 	var stdout, stderr bytes.Buffer
@@ -51,7 +52,7 @@ func runBench(t *testing.T, args ...string) (string, benchJSON) {
 	if len(lines) != 1 {
 		t.Fatalf("results file has %d lines, want 1:\n%s", len(lines), raw)
 	}
-	var rec benchJSON
+	var rec harness.Run
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatalf("results line %s: %v", lines[0], err)
 	}
@@ -74,7 +75,7 @@ func summaryNumber(t *testing.T, summary, re string) float64 {
 
 const benchRecords = 2000
 
-func checkBench(t *testing.T, workload, summary string, rec benchJSON, embedded bool) {
+func checkBench(t *testing.T, workload, summary string, rec harness.Run, embedded bool) {
 	t.Helper()
 	if got := summaryNumber(t, summary, `(?m)^records\s+(\d+)\s`); got != benchRecords {
 		t.Errorf("summary records = %v, want %d", got, benchRecords)
@@ -179,6 +180,12 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "e2e", "--record-size", "4"},
 		{"bench", "e2e", "--rate", "-1"},
 		{"bench", "consume", "extra"},
+		{"bench", "produce", "--broker-impl", "kfake"}, // without --embedded
+		{"bench", "produce", "--broker-impl", "redpanda", "--embedded"},
+		{"bench", "produce", "--embedded", "--broker-pid", "1"},
+		{"bench", "wordcount", "--engine", "flink"},
+		{"bench", "wordcount", "--keys", "0"},
+		{"bench", "restore", "--keys", "3"}, // restore has no --keys
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != 2 {

@@ -51,7 +51,7 @@ var commands = []command{
 	{"consume", "print records from a topic", (*app).consumeCmd},
 	{"group", "list, describe, reset and delete consumer groups", (*app).groupCmd},
 	{"state", "inspect a stopped stream application's state stores", (*app).stateCmd},
-	{"bench", "benchmark a broker: produce, consume and end-to-end latency", (*app).benchCmd},
+	{"bench", "benchmark brokers and stream topologies: produce, consume, e2e, wordcount, windowed-revenue, restore", (*app).benchCmd},
 	{"dev", "run a local multi-node cluster for development", (*app).devCmd},
 }
 
@@ -146,8 +146,12 @@ func commandsUsage(path string, cmds []command) string {
 }
 
 func writeCommands(b *strings.Builder, cmds []command) {
+	width := 0
 	for _, c := range cmds {
-		fmt.Fprintf(b, "  %-9s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range cmds {
+		fmt.Fprintf(b, "  %-*s %s\n", width, c.name, c.summary)
 	}
 }
 

@@ -1,0 +1,11 @@
+package main
+
+import "syscall"
+
+// childProcAttr puts an embedded broker in its own process group, so that
+// a terminal's Ctrl-C reaches only weir bench, which outlives its clients
+// and then stops the broker; and has the kernel stop the broker if weir
+// bench dies without doing so (killed, say, by a benchmark driver).
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+}
