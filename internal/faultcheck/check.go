@@ -85,6 +85,11 @@ type Summary struct {
 	// the run's worst unavailability; it began at MaxAckGapFrom.
 	MaxAckGap     time.Duration
 	MaxAckGapFrom time.Time
+	// PartitionGaps[p] is the longest time between consecutive
+	// acknowledgements in partition p: a producer keeps acknowledging
+	// the other partitions while one fails over, so this, not MaxAckGap,
+	// is the failover's unavailability window.
+	PartitionGaps []time.Duration
 	GroupCaughtUp bool
 }
 
@@ -226,6 +231,10 @@ func (c *checker) traffic() Summary {
 		}
 	}
 	s.MaxAckGap, s.MaxAckGapFrom = maxAckGap(h.Acks)
+	s.PartitionGaps = make([]time.Duration, h.Partitions)
+	for p := range h.Partitions {
+		s.PartitionGaps[p], _ = maxAckGap(slices.DeleteFunc(slices.Clone(h.Acks), func(a Ack) bool { return a.Partition != p }))
+	}
 	return s
 }
 

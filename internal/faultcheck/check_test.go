@@ -1,6 +1,7 @@
 package faultcheck
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -166,8 +167,13 @@ func TestCheckSummary(t *testing.T) {
 	want := Summary{Attempted: 8, Acked: 8, Failed: 1, FailedWritten: 1, Drained: 8, Consumed: 9,
 		Redelivered: 1, Commits: 4, CommitReads: 2, MaxAckGap: time.Second,
 		MaxAckGapFrom: h.Acks[6].At, GroupCaughtUp: true}
-	if s != want {
+	gaps := s.PartitionGaps
+	s.PartitionGaps = nil
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("summary %+v\nwant    %+v", s, want)
+	}
+	if len(gaps) != int(h.Partitions) || slices.Max(gaps) != time.Second {
+		t.Errorf("partition gaps %v: want %d partitions, the longest 1s", gaps, h.Partitions)
 	}
 }
 

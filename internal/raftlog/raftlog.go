@@ -4,14 +4,12 @@
 package raftlog
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	wal "github.com/hashicorp/raft-wal"
-	"github.com/hashicorp/raft-wal/metadb"
 )
 
 // DefaultCache is the number of recent Raft entries kept in memory in
@@ -34,18 +32,18 @@ type Options struct {
 
 // Store is one Raft group's durable log and stable store.
 type Store struct {
-	wal  *wal.WAL
-	meta *metadb.BoltMetaDB
+	wal *wal.WAL
 	// Logs is the log store to give raft (the WAL behind the cache).
 	Logs raft.LogStore
 	// Stable is the stable store to give raft.
 	Stable raft.StableStore
 }
 
-// Open opens (or creates) the store in dir. The WAL's metadata store is
-// created here so that Close can close it: WAL.Close leaves its bolt file
-// open (and locked), which would make the directory impossible to reopen
-// in the same process.
+// Open opens (or creates) the store in dir. raft-wal must be v0.4.2 or
+// later: v0.4.0 could seal a segment without its index when raft truncated
+// the log's tail (hashicorp/raft-wal#31; a follower whose uncommitted
+// suffix a new leader overwrites), then panic on the next open, and it left
+// its metadata file locked after Close.
 func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("raftlog: %w", err)
@@ -56,13 +54,11 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = wal.DefaultSegmentSize
 	}
-	meta := &metadb.BoltMetaDB{}
-	w, err := wal.Open(dir, wal.WithMetaStore(meta), wal.WithLogger(o.Logger.Named("wal")), wal.WithSegmentSize(o.SegmentBytes))
+	w, err := wal.Open(dir, wal.WithLogger(o.Logger.Named("wal")), wal.WithSegmentSize(o.SegmentBytes))
 	if err != nil {
-		meta.Close()
 		return nil, fmt.Errorf("raftlog: open %s: %w", dir, err)
 	}
-	s := &Store{wal: w, meta: meta, Logs: w, Stable: w}
+	s := &Store{wal: w, Logs: w, Stable: w}
 	if o.Cache == 0 {
 		o.Cache = DefaultCache
 	}
@@ -75,7 +71,5 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close closes the WAL and then its metadata store. Shut raft down first.
-func (s *Store) Close() error {
-	return errors.Join(s.wal.Close(), s.meta.Close())
-}
+// Close closes the WAL (and its metadata store). Shut raft down first.
+func (s *Store) Close() error { return s.wal.Close() }

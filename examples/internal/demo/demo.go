@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -34,7 +35,7 @@ type Flags struct {
 // Parse reads the common flags with the example's defaults.
 func Parse(input, output, appID string) Flags {
 	var f Flags
-	flag.StringVar(&f.Brokers, "brokers", "", "Kafka bootstrap address; empty starts an embedded broker and a sample-data generator")
+	flag.StringVar(&f.Brokers, "brokers", "", "Kafka bootstrap addresses, comma-separated; empty starts an embedded broker and a sample-data generator")
 	flag.StringVar(&f.Input, "input", input, "input topic")
 	flag.StringVar(&f.Output, "output", output, "output topic")
 	flag.StringVar(&f.AppID, "app-id", appID, "application id (consumer group and internal-topic prefix)")
@@ -72,7 +73,7 @@ func Embedded(ctx context.Context, topics map[string]int32) (addr string, stop f
 
 // CreateTopics creates topics that do not exist yet.
 func CreateTopics(ctx context.Context, addr string, topics map[string]int32) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...))
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func CreateTopics(ctx context.Context, addr string, topics map[string]int32) err
 
 // Produce writes records with franz-go, stopping early if ctx ends.
 func Produce(ctx context.Context, addr, topic string, next func(i int) *kgo.Record, n int, every time.Duration) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.DefaultProduceTopic(topic))
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func Produce(ctx context.Context, addr, topic string, next func(i int) *kgo.Reco
 // Follow prints every record of topic from the start until ctx ends or
 // stop returns true.
 func Follow(ctx context.Context, addr, topic string, print func(r *kgo.Record) (stop bool)) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return err
@@ -174,7 +175,7 @@ func Run(ctx context.Context, ex Example) error {
 		brokers = addr
 	}
 	app, err := stream.NewApp(ex.Topology(f.Input, f.Output), stream.AppConfig{
-		ApplicationID: f.AppID, Brokers: []string{brokers}, StateDir: stateDir, HTTPAddr: f.HTTP,
+		ApplicationID: f.AppID, Brokers: strings.Split(brokers, ","), StateDir: stateDir, HTTPAddr: f.HTTP,
 	})
 	if err != nil {
 		return err
