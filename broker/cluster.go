@@ -160,6 +160,15 @@ func (c *cluster) raftConfig() *raft.Config {
 	t := c.b.cfg.RaftTimeout
 	rc.HeartbeatTimeout, rc.ElectionTimeout = t, t
 	rc.LeaderLeaseTimeout = t / 2
+	if d := c.b.cfg.RaftSnapshotInterval; d > 0 {
+		rc.SnapshotInterval = d
+	}
+	if n := c.b.cfg.RaftSnapshotThreshold; n > 0 {
+		rc.SnapshotThreshold = n
+	}
+	if n := c.b.cfg.RaftTrailingLogs; n > 0 {
+		rc.TrailingLogs = n
+	}
 	rc.Logger = raftLogger(c.b.log)
 	// Produce requests hand batches to Raft from many connections at
 	// once; a buffered apply channel lets the leader take them in bulk.

@@ -34,7 +34,7 @@ func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp.ControllerID = c.controllerID()
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, describeClusterTopic(img, t))
+			resp.Topics = append(resp.Topics, c.describeTopic(img, t))
 		}
 		sort.Slice(resp.Topics, func(i, j int) bool { return *resp.Topics[i].Topic < *resp.Topics[j].Topic })
 		return resp
@@ -50,7 +50,7 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	st := kmsg.NewMetadataResponseTopic()
 	if rt.Topic == nil { // v10+ lookup by id
 		if t, ok := img.TopicByID(rt.TopicID); ok {
-			return describeClusterTopic(img, t)
+			return c.describeTopic(img, t)
 		}
 		st.TopicID, st.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
 		return st
@@ -58,7 +58,7 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	name := *rt.Topic
 	st.Topic = &name
 	if t, ok := img.Topic(name); ok {
-		return describeClusterTopic(img, t)
+		return c.describeTopic(img, t)
 	}
 	if err := validateTopicName(name); err != nil {
 		st.ErrorCode = kerr.InvalidTopicException.Code
@@ -78,20 +78,28 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	return st
 }
 
-// describeClusterTopic is one topic of a Metadata response. A partition
-// whose leader is unknown or fenced reports LEADER_NOT_AVAILABLE; the ISR
-// is the replicas on brokers in service.
-func describeClusterTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
+// describeTopic is one topic of a Metadata response. A partition whose
+// leader is unknown or fenced reports LEADER_NOT_AVAILABLE; the ISR is the
+// replicas on brokers in service.
+func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, name == offsetsTopic
+	local := c.b.lookupTopic(t.Name)
+	if local != nil && local.id != t.ID {
+		local = nil
+	}
 	for _, p := range t.Partitions {
 		sp := kmsg.NewMetadataResponseTopicPartition()
 		sp.Partition, sp.LeaderEpoch, sp.Replicas = p.Index, p.LeaderEpoch, p.Replicas
 		sp.Leader = -1
 		if inService(img, p.Leader) {
 			sp.Leader = p.Leader
-		} else {
+		}
+		if local != nil && int(p.Index) < len(local.parts) {
+			c.correctLeader(&sp, local.parts[p.Index])
+		}
+		if sp.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		sp.ISR = []int32{}
@@ -103,6 +111,24 @@ func describeClusterTopic(img *controller.Image, t controller.Topic) kmsg.Metada
 		st.Partitions = append(st.Partitions, sp)
 	}
 	return st
+}
+
+// correctLeader overrides the image with what this node's own replica
+// knows. The image lags (and on a node cut off from the controller quorum
+// stops moving): a replica that lost its leadership must not keep sending
+// clients back to itself, and a new leader need not wait for its report to
+// commit before this broker routes to it.
+func (c *cluster) correctLeader(sp *kmsg.MetadataResponseTopicPartition, p *partition) {
+	if p == nil || p.repl == nil {
+		return
+	}
+	self := c.b.cfg.NodeID
+	switch epoch := p.repl.LeaderEpoch(); {
+	case p.repl.IsLeader() && epoch > sp.LeaderEpoch:
+		sp.Leader, sp.LeaderEpoch = self, epoch
+	case sp.Leader == self && !p.repl.IsLeader():
+		sp.Leader = -1
+	}
 }
 
 func inService(img *controller.Image, id int32) bool {

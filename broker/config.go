@@ -77,6 +77,16 @@ type Config struct {
 	// RaftTimeout is the heartbeat and election timeout of every Raft group
 	// (hashicorp/raft's HeartbeatTimeout and ElectionTimeout). Default 1s.
 	RaftTimeout time.Duration
+	// RaftSnapshotInterval, RaftSnapshotThreshold and RaftTrailingLogs tune
+	// when a partition's Raft log is compacted: checked every
+	// RaftSnapshotInterval, after RaftSnapshotThreshold new entries a
+	// snapshot is taken and all but the last RaftTrailingLogs entries are
+	// dropped (raft-wal frees whole 8 MiB segments), so a follower further
+	// behind catches up by a snapshot that streams the segment files.
+	// Defaults: hashicorp/raft's 2m, 8192 and 10240.
+	RaftSnapshotInterval  time.Duration
+	RaftSnapshotThreshold uint64
+	RaftTrailingLogs      uint64
 	// RaftNetwork injects faults between nodes' Raft traffic; tests only.
 	RaftNetwork *raftmux.Network
 }

@@ -33,9 +33,17 @@ func (c *cluster) reconcileLoop() {
 	defer c.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	swept := false
 	for {
 		img := c.ctl.Image()
 		c.reconcile(img)
+		// The broker epoch is the Raft index of this process's
+		// registration: an image that has applied it holds every topic
+		// this node could have created a directory for.
+		if !swept && img.Index() >= uint64(c.brokerEpoch) {
+			c.sweepOrphans(img)
+			swept = true
+		}
 		select {
 		case <-c.b.ctx.Done():
 			return
@@ -175,6 +183,34 @@ func (c *cluster) dropTopic(t *topic) {
 		}
 	}
 	b.log.Info("deleted topic", "topic", t.name)
+}
+
+// sweepOrphans removes replica directories of topics that were deleted
+// (or moved off this node) while it was down: any partition or Raft
+// directory the image does not assign here is left over. It runs once the
+// local image has caught up with this node's registration.
+func (c *cluster) sweepOrphans(img *controller.Image) {
+	b := c.b
+	known := map[string]bool{}
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if slices.Contains(p.Replicas, b.cfg.NodeID) {
+				known[filepath.Base(b.partitionDir(t.Name, p.Index))] = true
+			}
+		}
+	}
+	for _, dir := range []string{b.cfg.DataDir, filepath.Join(b.cfg.DataDir, "raft")} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if e.IsDir() && !known[e.Name()] && looksLikePartitionDir(e.Name()) {
+				b.log.Info("removing replica directory of a topic no longer assigned here", "dir", filepath.Join(dir, e.Name()))
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 }
 
 // watch follows one replica's leadership: a leader that has committed in

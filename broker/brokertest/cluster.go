@@ -93,6 +93,9 @@ func (c *Cluster) Broker(i int) *broker.Broker {
 	return c.brokers[i]
 }
 
+// DataDir is node i's data directory.
+func (c *Cluster) DataDir(i int) string { return c.cfgs[i].DataDir }
+
 // Node is node i's id as the Network knows it.
 func (c *Cluster) Node(i int) string { return strconv.Itoa(i + 1) }
 
