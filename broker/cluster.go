@@ -158,8 +158,10 @@ func (c *cluster) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(nodeName(c.b.cfg.NodeID))
 	t := c.b.cfg.RaftTimeout
-	rc.HeartbeatTimeout, rc.ElectionTimeout = t, t
-	rc.LeaderLeaseTimeout = t / 2
+	// The lease equals the heartbeat timeout (raft's default is half):
+	// a leader then steps down only after a full timeout without a
+	// quorum, which rides out scheduling pauses on a loaded machine.
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = t, t, t
 	if d := c.b.cfg.RaftSnapshotInterval; d > 0 {
 		rc.SnapshotInterval = d
 	}

@@ -21,9 +21,9 @@ import (
 	"github.com/weir-io/weir/internal/partlog"
 )
 
-// fastRaft shortens Raft timeouts so elections in tests take a fraction
-// of a second.
-func fastRaft(c *broker.Config) { c.RaftTimeout = time.Second }
+// fastRaft is the default Raft timeout, spelled out: the fault tests'
+// unavailability figures are quoted for it.
+func fastRaft(c *broker.Config) { c.RaftTimeout = 500 * time.Millisecond }
 
 func clusterClient(t *testing.T, c *brokertest.Cluster, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()

@@ -65,7 +65,7 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 	fs.Var(int16Value{&cfg.DefaultReplicationFactor}, "replication-factor",
 		"replication factor `N` of topics created without one (default min(3, voters); 1 without --voters)")
 	fs.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout,
-		"Raft heartbeat and election `timeout` (default 1s)")
+		"Raft heartbeat and election `timeout` (default 500ms)")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	configFile = fs.String("config", "", "read settings from `FILE` of key = value lines named like these flags; "+
 		"flags on the command line win")
