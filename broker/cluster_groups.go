@@ -33,46 +33,21 @@ func (b *Broker) coordinatorError(group string) int16 {
 // group(s) it names. Multi-group requests are split: groups coordinated
 // here are served, the others answered with their error.
 func (b *Broker) serveGroup(ctx context.Context, req kmsg.Request) kmsg.Response {
+	if resp := b.refuseGroup(req); resp != nil {
+		return resp
+	}
 	switch r := req.(type) {
 	case *kmsg.JoinGroupRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
-			resp.ErrorCode = code
-			return resp
-		}
 		return b.groups.JoinGroup(ctx, r)
 	case *kmsg.SyncGroupRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
-			resp.ErrorCode = code
-			return resp
-		}
 		return b.groups.SyncGroup(ctx, r)
 	case *kmsg.HeartbeatRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
-			resp.ErrorCode = code
-			return resp
-		}
 		return b.groups.Heartbeat(ctx, r)
 	case *kmsg.LeaveGroupRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
-			resp.ErrorCode = code
-			return resp
-		}
 		return b.groups.LeaveGroup(ctx, r)
 	case *kmsg.OffsetDeleteRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
-			resp.ErrorCode = code
-			return resp
-		}
 		return b.groups.OffsetDelete(ctx, r)
 	case *kmsg.OffsetCommitRequest:
-		if code := b.coordinatorError(r.Group); code != 0 {
-			return offsetCommitError(r, code)
-		}
 		return b.groups.OffsetCommit(ctx, r)
 	case *kmsg.OffsetFetchRequest:
 		return b.offsetFetch(ctx, r)
@@ -84,6 +59,50 @@ func (b *Broker) serveGroup(ctx context.Context, req kmsg.Request) kmsg.Response
 		return b.groups.ListGroups(ctx, r)
 	}
 	panic("broker: serveGroup given a non-group request")
+}
+
+// refuseGroup answers a single-group request whose group is not
+// coordinated here, and returns nil for everything else.
+func (b *Broker) refuseGroup(req kmsg.Request) kmsg.Response {
+	var group string
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		group = r.Group
+	case *kmsg.SyncGroupRequest:
+		group = r.Group
+	case *kmsg.HeartbeatRequest:
+		group = r.Group
+	case *kmsg.LeaveGroupRequest:
+		group = r.Group
+	case *kmsg.OffsetDeleteRequest:
+		group = r.Group
+	case *kmsg.OffsetCommitRequest:
+		group = r.Group
+	default:
+		return nil
+	}
+	code := b.coordinatorError(group)
+	if code == 0 {
+		return nil
+	}
+	switch resp := req.ResponseKind().(type) {
+	case *kmsg.JoinGroupResponse:
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.SyncGroupResponse:
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.HeartbeatResponse:
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.LeaveGroupResponse:
+		resp.ErrorCode = code
+		return resp
+	case *kmsg.OffsetDeleteResponse:
+		resp.ErrorCode = code
+		return resp
+	}
+	return offsetCommitError(req.(*kmsg.OffsetCommitRequest), code)
 }
 
 func offsetCommitError(r *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetCommitResponse {

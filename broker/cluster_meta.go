@@ -21,10 +21,7 @@ import (
 func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := c.ctl.Image()
-	for _, br := range img.Brokers() {
-		if br.Fenced {
-			continue
-		}
+	for _, br := range liveBrokers(img) {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = br.NodeID
 		mb.Host, mb.Port = splitListener(br.Listener)
@@ -131,6 +128,17 @@ func (c *cluster) correctLeader(sp *kmsg.MetadataResponseTopicPartition, p *part
 	}
 }
 
+// liveBrokers are the registered brokers not fenced.
+func liveBrokers(img *controller.Image) []controller.Broker {
+	var out []controller.Broker
+	for _, br := range img.Brokers() {
+		if !br.Fenced {
+			out = append(out, br)
+		}
+	}
+	return out
+}
+
 func inService(img *controller.Image, id int32) bool {
 	br, ok := img.Broker(id)
 	return ok && !br.Fenced
@@ -177,10 +185,7 @@ func offsetsTopicConfigs() map[string]string {
 
 // describeCluster fills DescribeCluster's brokers and controller.
 func (c *cluster) describeCluster(resp *kmsg.DescribeClusterResponse) {
-	for _, br := range c.ctl.Image().Brokers() {
-		if br.Fenced {
-			continue
-		}
+	for _, br := range liveBrokers(c.ctl.Image()) {
 		db := kmsg.NewDescribeClusterResponseBroker()
 		db.NodeID = br.NodeID
 		db.Host, db.Port = splitListener(br.Listener)

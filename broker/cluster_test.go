@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-io/weir/broker"
 	"github.com/weir-io/weir/broker/brokertest"
@@ -290,5 +291,51 @@ func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
 	// must be in its partition log.
 	if len(values) != 300 {
 		t.Fatalf("the caught-up replica holds %d of the 300 records written while it was down", len(values))
+	}
+}
+
+// TestClusterOnlyCoordinatorServesGroup sends group requests to a broker
+// that does not lead the group's __consumer_offsets partition: it must
+// answer NOT_COORDINATOR rather than serve (and create) the group itself.
+func TestClusterOnlyCoordinatorServesGroup(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft, func(cfg *broker.Config) { cfg.OffsetsPartitions = 2 })
+	cl := clusterClient(t, c)
+	var coord int32 = -1
+	deadline := time.Now().Add(30 * time.Second)
+	for coord < 0 {
+		kadm.NewClient(cl).FindGroupCoordinators(context.Background(), "g").Each(func(d kadm.FindCoordinatorResponse) {
+			if d.Err == nil {
+				coord = d.NodeID
+			}
+		})
+		if coord < 0 && time.Now().After(deadline) {
+			t.Fatal("no coordinator for g")
+		}
+	}
+	other := coord%3 + 1
+	ctx := context.Background()
+	fetch := kmsg.NewPtrOffsetFetchRequest()
+	fetch.Group = "g"                                           // v0-7
+	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "g"}} // v8+
+	resp, err := fetch.RequestWith(ctx, cl.Broker(int(other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := resp.ErrorCode
+	if len(resp.Groups) == 1 {
+		code = resp.Groups[0].ErrorCode
+	}
+	if code != kerr.NotCoordinator.Code {
+		t.Fatalf("OffsetFetch v%d at broker %d (coordinator %d): error %d, want NOT_COORDINATOR", fetch.Version, other, coord, code)
+	}
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 10000, 10000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range"}}
+	jresp, err := join.RequestWith(ctx, cl.Broker(int(other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jresp.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("JoinGroup at a non-coordinator: error %d, want NOT_COORDINATOR", jresp.ErrorCode)
 	}
 }

@@ -121,18 +121,18 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 	}
 	p := newPartition(t.name, ip.Index, nil, b.log)
 	g, err := replica.NewGroup(replica.Config{
-		ID:        raft.ServerID(nodeName(b.cfg.NodeID)),
-		Dir:       b.partitionDir(t.name, ip.Index),
-		RaftDir:   c.raftDir(t.name, ip.Index),
-		Log:       logConfig(b.cfg, t.configs),
-		Raft:      c.raftConfig(),
+		ID:      raft.ServerID(nodeName(b.cfg.NodeID)),
+		Dir:     b.partitionDir(t.name, ip.Index),
+		RaftDir: c.raftDir(t.name, ip.Index),
+		Log:     logConfig(b.cfg, t.configs),
+		Raft:    c.raftConfig(),
 		// raft-wal's 64 MiB default would put 64 MiB files behind every
 		// partition replica; batches are the entries, so smaller segments
 		// rotate often enough and compact the Raft log sooner.
 		WALSegmentBytes:      8 << 20,
 		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
-		Transport: trans,
-		OnAdvance: p.wake,
+		Transport:            trans,
+		OnAdvance:            p.wake,
 	})
 	if err != nil {
 		trans.Close()
