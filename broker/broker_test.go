@@ -231,7 +231,7 @@ func rawBatch(pid int64, epoch int16, seq int32, vals ...string) []byte {
 	return raw
 }
 
-func produceRaw(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, records []byte) *kmsg.ProduceResponseTopicPartition {
+func produceRaw(t *testing.T, ctx context.Context, cl kmsg.Requestor, topic string, records []byte) *kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks = -1

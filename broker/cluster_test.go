@@ -339,3 +339,34 @@ func TestClusterOnlyCoordinatorServesGroup(t *testing.T) {
 		t.Fatalf("JoinGroup at a non-coordinator: error %d, want NOT_COORDINATOR", jresp.ErrorCode)
 	}
 }
+
+// TestClusterFollowerRefusesFetchAndProduce asks a follower directly: it
+// must answer NOT_LEADER_OR_FOLLOWER so clients refresh and re-route.
+func TestClusterFollowerRefusesFetchAndProduce(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft)
+	cl := clusterClient(t, c)
+	createClusterTopic(t, cl, "f", 1, 3)
+	md := awaitLeaders(t, cl, "f")
+	follower := md.Topics["f"].Partitions[0].Leader%3 + 1
+	ctx := context.Background()
+
+	fetch := kmsg.NewPtrFetchRequest()
+	fetch.MaxWaitMillis, fetch.MaxBytes = 10, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = "f", md.Topics["f"].ID
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	fetch.Topics = append(fetch.Topics, ft)
+	fresp, err := fetch.RequestWith(ctx, cl.Broker(int(follower)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := fresp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch at follower %d: error %d, want NOT_LEADER_OR_FOLLOWER", follower, code)
+	}
+
+	if sp := produceRaw(t, ctx, cl.Broker(int(follower)), "f", rawBatch(-1, -1, -1, "x")); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce at follower %d: error %d, want NOT_LEADER_OR_FOLLOWER", follower, sp.ErrorCode)
+	}
+}
