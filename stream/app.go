@@ -119,6 +119,13 @@ type AppConfig struct {
 	ReplicationFactor int16
 	// Logger receives the runtime's logs. Default slog.Default().
 	Logger *slog.Logger
+	// Workers is how many tasks (partitions of a sub-topology) process
+	// records at the same time, each on its own goroutine. Default
+	// GOMAXPROCS. A task's records are processed one at a time and in
+	// order; different tasks run in parallel, so user functions and
+	// serdes must be safe for concurrent use (as with Kafka Streams'
+	// num.stream.threads above 1). 1 processes one task at a time.
+	Workers int
 	// HTTPAddr, if set, serves the topology, task status (lag, restore
 	// progress), metrics and the stores' contents as JSON on this address
 	// while Run runs (see Handler). Default: no server.
@@ -158,6 +165,8 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		return nil, fmt.Errorf("%w: Brokers is required", ErrConfig)
 	case cfg.CommitInterval < 0:
 		return nil, fmt.Errorf("%w: CommitInterval is negative", ErrConfig)
+	case cfg.Workers < 0:
+		return nil, fmt.Errorf("%w: Workers is negative", ErrConfig)
 	case cfg.ReplicationFactor < -1:
 		return nil, fmt.Errorf("%w: ReplicationFactor %d", ErrConfig, cfg.ReplicationFactor)
 	case cfg.BadRecords.kind == runtime.PolicyDeadLetter && cfg.BadRecords.topic == "":
@@ -191,6 +200,7 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		BadRecords:        runtime.Policy{Kind: cfg.BadRecords.kind, Topic: cfg.BadRecords.topic},
 		ReplicationFactor: cfg.ReplicationFactor,
 		Logger:            cfg.Logger,
+		Workers:           cfg.Workers,
 		SessionTimeout:    cfg.sessionTimeout,
 		HeartbeatInterval: cfg.heartbeatInterval,
 		RebalanceTimeout:  cfg.rebalanceTimeout,

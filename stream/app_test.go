@@ -625,7 +625,8 @@ func TestAppTopicErrors(t *testing.T) {
 	})
 	t.Run("config", func(t *testing.T) {
 		for _, cfg := range []AppConfig{{Brokers: []string{addr}}, {ApplicationID: "x"}, {ApplicationID: "a b", Brokers: []string{addr}},
-			{ApplicationID: "x", Brokers: []string{addr}, BadRecords: DeadLetter("")}} {
+			{ApplicationID: "x", Brokers: []string{addr}, BadRecords: DeadLetter("")},
+			{ApplicationID: "x", Brokers: []string{addr}, Workers: -1}} {
 			if _, err := NewApp(wordCount("two", "out"), cfg); !errors.Is(err, ErrConfig) {
 				t.Errorf("NewApp(%+v) = %v, want ErrConfig", cfg, err)
 			}

@@ -13,7 +13,10 @@
 // value type (Map, MapValues, GroupBy, Aggregate, Join): Go 1.27's generic
 // methods make the chain typed end to end. User functions return errors
 // instead of panicking; what happens to a record whose function fails is
-// the App's bad-record policy.
+// the App's bad-record policy. An App processes different partitions in
+// parallel (AppConfig.Workers), so user functions and serdes may run
+// concurrently, each partition's records still one at a time and in
+// order.
 //
 // The chain records an untyped graph (internal/topology); an App runs it
 // against any Kafka-compatible broker, and streamtest runs it without one.

@@ -3,6 +3,7 @@ package table
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/weir-io/weir/internal/topology"
@@ -43,6 +44,12 @@ type windowAggregate struct {
 	ws  *window.Store
 	// emitted is the first window start not yet emitted (EmitFinal).
 	emitted int64
+	// emitAt and expireAt are the stream times at which the next window
+	// can close and the next window start can age out. Stream time moves
+	// with almost every record, but windows start only at multiples of
+	// the size: before these times a scan for closed windows or an
+	// expiry would find nothing, so Punctuate skips them.
+	emitAt, expireAt int64
 }
 
 // marksKey is the one key of the marks store.
@@ -51,6 +58,10 @@ var marksKey = []byte("emitted-before")
 func (a *windowAggregate) Init(ctx topology.Context) error {
 	a.ctx = ctx
 	a.ws = window.NewStore(ctx.Store(a.c.Store), a.c.Retention)
+	a.expireAt = math.MinInt64 // the first punctuation expires what a restart left
+	if a.c.Retention <= 0 {
+		a.expireAt = math.MaxInt64 // windows are kept forever
+	}
 	if a.c.Emit != window.EmitFinal {
 		return nil
 	}
@@ -58,12 +69,28 @@ func (a *windowAggregate) Init(ctx topology.Context) error {
 	if err != nil {
 		return err
 	}
+	a.setEmitted(minStart)
 	if len(raw) == 8 {
-		a.emitted = int64(binary.BigEndian.Uint64(raw))
-	} else {
-		a.emitted = minStart
+		a.setEmitted(int64(binary.BigEndian.Uint64(raw)))
 	}
 	return nil
+}
+
+// setEmitted records how far windows were emitted and when the next one
+// closes: the first window starting at or after emitted closes at its
+// start + size + grace.
+func (a *windowAggregate) setEmitted(emitted int64) {
+	a.emitted = emitted
+	a.emitAt = a.nextStart(emitted) + a.c.Spec.Size().Milliseconds() + a.c.Spec.GracePeriod().Milliseconds()
+}
+
+// nextStart is the first window start at or after ms.
+func (a *windowAggregate) nextStart(ms int64) int64 {
+	start := a.c.Spec.WindowFor(time.UnixMilli(ms)).Start.UnixMilli()
+	if start < ms {
+		start += a.c.Spec.Size().Milliseconds()
+	}
+	return start
 }
 
 // minStart is before any window a record can fall in.
@@ -115,14 +142,25 @@ func (a *windowAggregate) current(kb []byte, start time.Time) (any, error) {
 	return v, nil
 }
 
-// Punctuate emits the windows that closed (EmitFinal) and expires old ones.
+// Punctuate emits the windows that closed (EmitFinal) and expires old
+// ones, when stream time has reached a window's close or expiry.
 func (a *windowAggregate) Punctuate(streamTime int64) error {
-	if a.c.Emit == window.EmitFinal {
+	if a.c.Emit == window.EmitFinal && streamTime >= a.emitAt {
 		if err := a.emitClosed(streamTime); err != nil {
 			return err
 		}
 	}
-	return a.ws.Expire(time.UnixMilli(streamTime))
+	if streamTime < a.expireAt {
+		return nil
+	}
+	if err := a.ws.Expire(time.UnixMilli(streamTime)); err != nil {
+		return err
+	}
+	// Expire deleted the starts before streamTime - retention; the next
+	// start ages out once the cutoff passes it.
+	retention := a.c.Retention.Milliseconds()
+	a.expireAt = a.nextStart(streamTime-retention) + retention + 1
+	return nil
 }
 
 // emitClosed forwards every window closed by streamTime and not emitted
@@ -147,7 +185,7 @@ func (a *windowAggregate) emitClosed(streamTime int64) error {
 	if err := it.Close(); err != nil {
 		return err
 	}
-	a.emitted = before
+	a.setEmitted(before)
 	return a.ctx.Store(a.c.Marks).Put(marksKey, binary.BigEndian.AppendUint64(nil, uint64(before)))
 }
 

@@ -34,7 +34,14 @@ func TestWordCountSurvivesBrokerDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
+	go func() {
+		err := app.Run(ctx)
+		if ctx.Err() == nil {
+			t.Errorf("the app stopped early: %v", err)
+			cancel() // ends the wait for counts
+		}
+		done <- err
+	}()
 
 	lines := make([]string, 2000)
 	want := map[string]int64{}

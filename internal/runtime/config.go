@@ -67,6 +67,9 @@ type Config struct {
 	BadRecords        Policy
 	ReplicationFactor int16
 	Logger            *slog.Logger
+	// Workers is how many tasks process records at once; zero means
+	// GOMAXPROCS.
+	Workers int
 
 	// Group timing; zero keeps the client defaults (session 45s,
 	// heartbeat 3s, rebalance 60s). Tests shorten them.

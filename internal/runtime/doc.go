@@ -11,11 +11,14 @@
 //
 // A newly assigned task first restores its stores from their changelogs
 // on a separate client (restore.go) while its input partitions are paused;
-// the other tasks keep processing. The processing loop polls records,
-// hands each to its task (internal/task), applies the bad-record policy to
-// failures, and every commit interval commits, in this order: flush the
-// tasks' caches, wait until every produced record is acknowledged, write
-// each task's checkpoint file, commit the input offsets. That order is
-// what makes the guarantee at-least-once: nothing is marked consumed
-// before everything it produced is durable.
+// the other tasks keep processing. The processing loop polls records and
+// queues each task's share; tasks process in parallel, up to
+// Config.Workers at once, each task's records in order on one goroutine
+// at a time (workers.go), through internal/task, with the bad-record
+// policy applied to failures. Every commit interval the loop waits until
+// the tasks are idle and commits, in this order: flush the tasks' caches
+// (in parallel: each flush is the task's own), wait until every produced
+// record is acknowledged, write each task's checkpoint file, commit the
+// input offsets. That order is what makes the guarantee at-least-once:
+// nothing is marked consumed before everything it produced is durable.
 package runtime

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,8 +53,9 @@ type Runtime struct {
 	wake     waker // wakes the processing loop's poll
 
 	// mu guards the tasks. The processing loop holds it while it
-	// processes a batch and commits; rebalance callbacks hold it while
-	// they create, commit and close tasks.
+	// dispatches a poll and commits; rebalance callbacks hold it while
+	// they create, commit and close tasks. A task's own fields belong to
+	// its drain goroutine while it has a batch in flight (workers.go).
 	mu         sync.Mutex
 	tasks      map[task.ID]*taskState
 	byTP       map[tp]*taskState
@@ -65,6 +67,16 @@ type Runtime struct {
 	fatalMu sync.Mutex
 	fatal   error
 	failed  atomic.Bool // fatal != nil, for the per-record check
+
+	// Parallel processing (workers.go): slots bounds the tasks
+	// processing at once, inflight the polls dispatched and not yet
+	// processed, which busy counts too, for waiting on them.
+	slots    chan struct{}
+	inflight chan struct{}
+	busy     sync.WaitGroup
+	// rebalanceWanted: the client holds a rebalance until the loop
+	// allows it, which it does once the tasks are idle.
+	rebalanceWanted atomic.Bool
 
 	// Counters, readable at any time.
 	processed, skipped, deadLettered, restored, commits atomic.Int64
@@ -95,6 +107,9 @@ func New(topo *topology.Topology, cfg Config) *Runtime {
 	if cfg.PurgeInterval <= 0 {
 		cfg.PurgeInterval = defaultPurgeInterval
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = goruntime.GOMAXPROCS(0)
+	}
 	// Resolve sets partition counts on the sub-topologies; give each
 	// runtime its own, since instances in one process may share a built
 	// topology. The nodes are not changed after Build and stay shared.
@@ -110,7 +125,9 @@ func New(topo *topology.Topology, cfg Config) *Runtime {
 		changelogs: make(map[string]bool),
 		tasks:      make(map[task.ID]*taskState), byTP: make(map[tp]*taskState),
 		stats: make(map[task.ID]*taskStats), closedTotal: make(map[string]int64),
-		query: make(map[string]map[int32]queryStore),
+		query:    make(map[string]map[int32]queryStore),
+		slots:    make(chan struct{}, cfg.Workers),
+		inflight: make(chan struct{}, maxPollsInFlight),
 	}
 	for _, st := range topo.Stores {
 		if st.Changelog {
@@ -163,6 +180,10 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) {
+			r.rebalanceWanted.Store(true)
+			r.wake.wake()
+		}),
 		// A new application reads its inputs from the start, as Kafka
 		// Streams (auto.offset.reset=earliest).
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -206,7 +227,8 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	return err
 }
 
-// loop polls and processes until ctx is done or a fatal error.
+// loop polls and hands the records to the tasks until ctx is done or a
+// fatal error.
 func (r *Runtime) loop(ctx context.Context) error {
 	for {
 		if err := r.fatalErr(); err != nil {
@@ -215,11 +237,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.mu.Lock()
-		r.startReady()
-		err := r.maybeCommit(ctx)
-		r.mu.Unlock()
-		if err != nil {
+		if err := r.betweenPolls(ctx); err != nil {
 			return err
 		}
 
@@ -238,17 +256,40 @@ func (r *Runtime) loop(ctx context.Context) error {
 		})
 		if fetches.NumRecords() > 0 {
 			r.mu.Lock()
-			err = r.processFetches(fetches)
+			r.dispatchFetches(fetches)
 			r.mu.Unlock()
-		}
-		r.client.AllowRebalance()
-		if err != nil {
-			return err
 		}
 		if closed {
 			return errors.New("client closed")
 		}
 	}
+}
+
+// betweenPolls starts restored tasks, commits when the interval has passed
+// and lets a rebalance proceed. Committing and rebalancing need idle
+// tasks, so it waits for the polls in flight first; otherwise it lets the
+// tasks work on while the loop polls.
+func (r *Runtime) betweenPolls(ctx context.Context) error {
+	due := time.Since(r.lastCommitTime()) >= r.cfg.CommitInterval
+	if due || r.rebalanceWanted.Load() {
+		r.quiesce()
+	}
+	r.mu.Lock()
+	r.startReady()
+	var err error
+	if due {
+		err = r.commitDue(ctx)
+	}
+	r.mu.Unlock()
+	if r.idle() {
+		// Returns at once (at most it waits for the last batch's
+		// bookkeeping); it orders the tasks' last writes before the
+		// rebalance callbacks' reads, which the channel length does not.
+		r.quiesce()
+		r.rebalanceWanted.Store(false)
+		r.client.AllowRebalance()
+	}
+	return err
 }
 
 func (r *Runtime) lastCommitTime() time.Time {
@@ -257,11 +298,10 @@ func (r *Runtime) lastCommitTime() time.Time {
 	return r.lastCommit
 }
 
-// maybeCommit commits when the interval has passed. Caller holds mu.
-func (r *Runtime) maybeCommit(ctx context.Context) error {
-	if time.Since(r.lastCommit) < r.cfg.CommitInterval {
-		return nil
-	}
+// commitDue commits, the interval having passed, and purges consumed
+// repartition records when their interval has passed too. Caller holds mu;
+// the tasks are idle.
+func (r *Runtime) commitDue(ctx context.Context) error {
 	if err := r.commit(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // shutting down: the final commit retries
@@ -275,12 +315,10 @@ func (r *Runtime) maybeCommit(ctx context.Context) error {
 	return nil
 }
 
-// processFetches runs a poll's records through their tasks. Within a task,
-// records of different partitions are interleaved by timestamp (the head
-// with the smallest timestamp goes first), as Kafka Streams does, so joins
-// see their inputs in event-time order. Caller holds mu.
-func (r *Runtime) processFetches(fetches kgo.Fetches) error {
-	batches := make(map[*taskState][][]*kgo.Record)
+// dispatchFetches splits a poll's records by task and queues them for
+// processing (workers.go). Caller holds mu.
+func (r *Runtime) dispatchFetches(fetches kgo.Fetches) {
+	batches := make(map[*taskState][]partBatch)
 	var order []*taskState
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if len(p.Records) == 0 {
@@ -305,33 +343,13 @@ func (r *Runtime) processFetches(fetches kgo.Fetches) error {
 		if _, ok := batches[ts]; !ok {
 			order = append(order, ts)
 		}
-		batches[ts] = append(batches[ts], p.Records)
-		ts.hwm[tp{p.Topic, p.Partition}] = p.HighWatermark
+		batches[ts] = append(batches[ts], partBatch{tp: tp{p.Topic, p.Partition}, recs: p.Records, hwm: p.HighWatermark})
 	})
-	for _, ts := range order {
-		parts := batches[ts]
-		for {
-			next := -1
-			for i, recs := range parts {
-				if len(recs) > 0 && (next < 0 || recs[0].Timestamp.Before(parts[next][0].Timestamp)) {
-					next = i
-				}
-			}
-			if next < 0 {
-				break
-			}
-			rec := parts[next][0]
-			parts[next] = parts[next][1:]
-			if err := r.process(ts, rec); err != nil {
-				return err
-			}
-		}
-		r.snapshot(ts)
-	}
-	return nil
+	r.dispatch(batches, order)
 }
 
-// process runs one record and applies the bad-record policy. Caller holds mu.
+// process runs one record and applies the bad-record policy; an error is
+// fatal. The task's drain goroutine calls it.
 func (r *Runtime) process(ts *taskState, rec *kgo.Record) error {
 	origin := topology.Origin{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
 	err := ts.process(rec, origin)
@@ -343,9 +361,6 @@ func (r *Runtime) process(ts *taskState, rec *kgo.Record) error {
 			return err
 		}
 	}
-	ts.offsets[tp{rec.Topic, rec.Partition}] = kgo.EpochOffset{Epoch: rec.LeaderEpoch, Offset: rec.Offset + 1}
-	ts.dirty = true
-	r.processed.Add(1)
 	return nil
 }
 
@@ -427,7 +442,7 @@ func (r *Runtime) fatalErr() error {
 // commit makes everything the tasks processed durable and then marks their
 // input consumed: flush caches (changelog and downstream records go out),
 // wait for every produced record's acknowledgement, write checkpoints,
-// commit input offsets. Caller holds mu.
+// commit input offsets. Caller holds mu; the tasks are idle.
 func (r *Runtime) commit(ctx context.Context) error {
 	var dirty []*taskState
 	for _, ts := range r.sortedTasks() {
@@ -439,11 +454,16 @@ func (r *Runtime) commit(ctx context.Context) error {
 	if len(dirty) == 0 {
 		return r.fatalErr()
 	}
-	for _, ts := range dirty {
-		if err := ts.flush(); err != nil {
-			return err
-		}
+	// Tasks flush in parallel: each flush is the task's own (its caches,
+	// stores and changelog partitions), and all of them end before the
+	// acknowledgements are awaited.
+	err := r.eachTask(dirty, func(ts *taskState) error {
+		err := ts.flush()
 		r.snapshot(ts)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	if err := r.client.Flush(ctx); err != nil {
 		return fmt.Errorf("commit: wait for produced records: %w", err)
@@ -451,11 +471,17 @@ func (r *Runtime) commit(ctx context.Context) error {
 	if err := r.fatalErr(); err != nil {
 		return err
 	}
-	offsets := make(map[string]map[int32]kgo.EpochOffset)
-	for _, ts := range dirty {
+	err = r.eachTask(dirty, func(ts *taskState) error {
 		if err := ts.writeCheckpoint(); err != nil {
 			return fmt.Errorf("task %s: write checkpoint: %w", ts.id, err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	offsets := make(map[string]map[int32]kgo.EpochOffset)
+	for _, ts := range dirty {
 		for p, o := range ts.offsets {
 			if offsets[p.topic] == nil {
 				offsets[p.topic] = make(map[int32]kgo.EpochOffset)
@@ -543,6 +569,7 @@ func (r *Runtime) isInternal(topic string) bool {
 
 // shutdown commits (on a clean stop) and closes every task.
 func (r *Runtime) shutdown(runErr error) error {
+	r.quiesce()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if runErr == nil {
@@ -554,6 +581,9 @@ func (r *Runtime) shutdown(runErr error) error {
 		r.closeTask(ts)
 	}
 	r.closing = true
+	// The tasks are closed and nothing is in flight: leaving the group
+	// (Close) waits for the rebalances the last polls blocked.
+	r.client.AllowRebalance()
 	return runErr
 }
 

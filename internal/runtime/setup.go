@@ -35,7 +35,7 @@ func (r *Runtime) setup(ctx context.Context) error {
 	if r.cfg.BadRecords.Kind == PolicyDeadLetter {
 		dlq = []string{r.cfg.BadRecords.Topic}
 	}
-	details, err := r.describe(ctx, slices.Concat(sources, sinks, dlq))
+	details, err := r.describeUserTopics(ctx, slices.Concat(sources, sinks, dlq))
 	if err != nil {
 		return fmt.Errorf("describe topics: %w", err)
 	}
@@ -189,6 +189,32 @@ func (r *Runtime) describe(ctx context.Context, topics []string) (map[string]top
 		out[*t.Topic] = info
 	}
 	return out, nil
+}
+
+// missingTopicGrace is how long setup keeps asking about user topics a
+// broker says do not exist. In a cluster, brokers learn of a new topic a
+// little after the one that created it answered: a topic created just
+// before the application starts can be unknown to the broker it asks.
+const missingTopicGrace = 5 * time.Second
+
+// describeUserTopics is describe, asked again while any topic is unknown,
+// up to missingTopicGrace.
+func (r *Runtime) describeUserTopics(ctx context.Context, topics []string) (map[string]topicInfo, error) {
+	deadline := time.Now().Add(missingTopicGrace)
+	for {
+		details, err := r.describe(ctx, topics)
+		if err != nil || time.Now().After(deadline) || !slices.ContainsFunc(topics, func(t string) bool {
+			_, err := partitionCount(details, t)
+			return err != nil
+		}) {
+			return details, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // partitionCount is a described topic's partition count, or why it has none.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -43,6 +44,15 @@ func (r *Runtime) committedStreamTime(ts *taskState) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	offs, err := r.adm.FetchOffsets(ctx, r.cfg.AppID)
+	// A coordinator that is moving or loading (a cluster electing the
+	// leader of the group's __consumer_offsets partition) is retriable.
+	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+		offs, err = r.adm.FetchOffsets(ctx, r.cfg.AppID)
+	}
 	if err != nil {
 		return -1, fmt.Errorf("fetch committed stream time: %w", err)
 	}

@@ -21,7 +21,9 @@ import (
 const checkpointFile = ".checkpoint"
 
 // taskState is one assigned task: restoring (t is nil, job is set) or
-// running. Everything here is guarded by Runtime.mu.
+// running. Everything here is guarded by Runtime.mu, except that while a
+// batch of the task is in flight its drain goroutine owns t, offsets,
+// hwm and dirty (workers.go).
 type taskState struct {
 	r     *Runtime
 	id    task.ID
@@ -39,6 +41,7 @@ type taskState struct {
 	logs  map[string]*logState // changelogs by topic
 	out   *taskOutput
 	stats *taskStats
+	queue taskQueue // polled records waiting to be processed
 }
 
 // logState tracks one store's changelog partition for the checkpoint.

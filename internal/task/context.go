@@ -43,7 +43,16 @@ type stamped struct {
 	t *Task
 }
 
-func (st stamped) stamp(key []byte) { st.s.stamps[string(key)] = st.t.now }
+// stamp updates a key's stamp in place when it has one: assigning through
+// m[string(key)] would allocate the key string on every write.
+func (st stamped) stamp(key []byte) {
+	if p, ok := st.s.stamps[string(key)]; ok {
+		*p = st.t.now
+		return
+	}
+	now := st.t.now
+	st.s.stamps[string(key)] = &now
+}
 
 func (st stamped) Put(key, value []byte) error {
 	st.stamp(key)

@@ -58,9 +58,10 @@ type Task struct {
 }
 
 type node struct {
-	spec *topology.Node
-	proc topology.Processor
-	ctx  *nodeCtx
+	spec     *topology.Node
+	proc     topology.Processor
+	ctx      *nodeCtx
+	children []*node // spec.Children's nodes, resolved once rather than per record
 }
 
 // store is one store of the task: the raw store and its cache, and the
@@ -71,7 +72,7 @@ type store struct {
 	spec   *topology.Store
 	raw    state.Store
 	cache  *state.Cache
-	stamps map[string]int64
+	stamps map[string]*int64
 }
 
 // ErrDecode wraps failures to decode an input record; the runtime's
@@ -102,6 +103,9 @@ func New(cfg Config) (*Task, error) {
 	}
 	for _, n := range cfg.Sub.Nodes {
 		nd := t.nodes[n.Name]
+		for _, c := range n.Children {
+			nd.children = append(nd.children, t.nodes[c.Name])
+		}
 		if n.New == nil {
 			continue
 		}
@@ -128,7 +132,7 @@ func (t *Task) openStores() error {
 		if err != nil {
 			return fmt.Errorf("task %s: open store %s: %w", t.cfg.ID, name, err)
 		}
-		s := &store{spec: spec, raw: raw, stamps: make(map[string]int64)}
+		s := &store{spec: spec, raw: raw, stamps: make(map[string]*int64)}
 		s.cache = state.NewCache(raw, budget, func(entries []state.Dirty) error { return t.flushed(s, entries) })
 		t.stores[name] = s
 		t.order = append(t.order, s)
@@ -183,8 +187,8 @@ func (t *Task) decode(src *topology.Node, key, value []byte, timestamp int64, he
 
 // forward delivers rec to every child of from.
 func (t *Task) forward(from *node, rec topology.Record) error {
-	for _, c := range from.spec.Children {
-		if err := t.deliver(t.nodes[c.Name], rec); err != nil {
+	for _, c := range from.children {
+		if err := t.deliver(c, rec); err != nil {
 			return err
 		}
 	}
@@ -247,7 +251,7 @@ func (t *Task) flushed(s *store, entries []state.Dirty) error {
 	for i, e := range entries {
 		stamps[i] = t.streamTime
 		if ts, ok := s.stamps[string(e.Key)]; ok {
-			stamps[i] = ts
+			stamps[i] = *ts
 			delete(s.stamps, string(e.Key))
 		}
 	}
