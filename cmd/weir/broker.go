@@ -57,6 +57,8 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create", cfg.AutoCreateTopics,
 		"create a topic when a client first produces to or asks for it")
 	fs.Var(int32Value{&cfg.DefaultPartitions}, "default-partitions", "partition count `N` of topics created without one")
+	fs.Var(int32Value{&cfg.OffsetsPartitions}, "offsets-partitions",
+		"partition count `N` of __consumer_offsets, fixed when it is first created (offsets.topic.num.partitions; default 50)")
 	fs.Var(int32Value{&cfg.NodeID}, "node-id", "this broker's node `ID` (default 1); with --voters, one of theirs")
 	fs.Var(votersValue{&cfg.Voters}, "voters",
 		"run as one node of a Raft-replicated cluster whose voters are `ID@HOST:PORT,...` (their Raft addresses)")

@@ -116,8 +116,8 @@ func TestBrokerClusterFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"--node-id", "2", "--voters", testVoters, "--replication-factor", "2", "--raft-timeout", "250ms"},
-		{"--node-id=2", "--config", conf, "--raft-timeout=250ms"},
+		{"--node-id", "2", "--voters", testVoters, "--replication-factor", "2", "--raft-timeout", "250ms", "--offsets-partitions", "6"},
+		{"--node-id=2", "--config", conf, "--raft-timeout=250ms", "--offsets-partitions=6"},
 	} {
 		cfg := broker.DefaultConfig()
 		fs, _, configFile := brokerFlags(&cfg)
@@ -134,7 +134,7 @@ func TestBrokerClusterFlags(t *testing.T) {
 		}
 		want := []broker.Voter{{ID: 1, RaftAddr: "127.0.0.1:9101"}, {ID: 2, RaftAddr: "127.0.0.1:9102"}, {ID: 3, RaftAddr: "127.0.0.1:9103"}}
 		if cfg.NodeID != 2 || !slices.Equal(cfg.Voters, want) || cfg.DefaultReplicationFactor != 2 ||
-			cfg.RaftTimeout != 250*time.Millisecond {
+			cfg.RaftTimeout != 250*time.Millisecond || cfg.OffsetsPartitions != 6 {
 			t.Errorf("%q: node %d, voters %v, replication factor %d, raft timeout %v", args,
 				cfg.NodeID, cfg.Voters, cfg.DefaultReplicationFactor, cfg.RaftTimeout)
 		}
