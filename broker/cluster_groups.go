@@ -120,84 +120,80 @@ func offsetCommitError(r *kmsg.OffsetCommitRequest, code int16) *kmsg.OffsetComm
 	return resp
 }
 
-// splitGroups separates the groups coordinated here from the others'
-// errors.
-func (b *Broker) splitGroups(groups []string) (own []string, errs map[string]int16) {
-	errs = make(map[string]int16)
-	for _, g := range groups {
-		if code := b.coordinatorError(g); code != 0 {
-			errs[g] = code
+// serveSplit serves the entries of a multi-group request whose group is
+// coordinated here (serve gets them in request order) and answers each
+// other entry with its coordinator error.
+func serveSplit[In, Out any](b *Broker, in []In, group func(In) string, serve func([]In) []Out, refuse func(group string, code int16) Out) []Out {
+	var own []In
+	var refused []Out
+	for _, e := range in {
+		if code := b.coordinatorError(group(e)); code != 0 {
+			refused = append(refused, refuse(group(e), code))
 		} else {
-			own = append(own, g)
+			own = append(own, e)
 		}
 	}
-	return own, errs
+	var out []Out
+	if len(own) > 0 {
+		out = serve(own)
+	}
+	return append(out, refused...)
 }
 
 func (b *Broker) offsetFetch(ctx context.Context, r *kmsg.OffsetFetchRequest) kmsg.Response {
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	if r.Version < 8 {
-		if code := b.coordinatorError(r.Group); code != 0 {
-			resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-			resp.ErrorCode = code
+		if resp.ErrorCode = b.coordinatorError(r.Group); resp.ErrorCode != 0 {
 			return resp
 		}
 		return b.groups.OffsetFetch(ctx, r)
 	}
-	names := make([]string, len(r.Groups))
-	for i, g := range r.Groups {
-		names[i] = g.Group
-	}
-	own, errs := b.splitGroups(names)
-	if len(errs) == 0 {
-		return b.groups.OffsetFetch(ctx, r)
-	}
-	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
-	if len(own) > 0 {
-		sub := *r
-		sub.Groups = nil
-		for _, g := range r.Groups {
-			if errs[g.Group] == 0 {
-				sub.Groups = append(sub.Groups, g)
-			}
-		}
-		resp = b.groups.OffsetFetch(ctx, &sub)
-	}
-	for g, code := range errs {
-		sg := kmsg.NewOffsetFetchResponseGroup()
-		sg.Group, sg.ErrorCode = g, code
-		resp.Groups = append(resp.Groups, sg)
-	}
+	resp.Groups = serveSplit(b, r.Groups,
+		func(g kmsg.OffsetFetchRequestGroup) string { return g.Group },
+		func(own []kmsg.OffsetFetchRequestGroup) []kmsg.OffsetFetchResponseGroup {
+			sub := *r
+			sub.Groups = own
+			return b.groups.OffsetFetch(ctx, &sub).Groups
+		},
+		func(g string, code int16) kmsg.OffsetFetchResponseGroup {
+			sg := kmsg.NewOffsetFetchResponseGroup()
+			sg.Group, sg.ErrorCode = g, code
+			return sg
+		})
 	return resp
 }
 
 func (b *Broker) describeGroups(ctx context.Context, r *kmsg.DescribeGroupsRequest) kmsg.Response {
-	own, errs := b.splitGroups(r.Groups)
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	if len(own) > 0 {
-		sub := *r
-		sub.Groups = own
-		resp = b.groups.DescribeGroups(ctx, &sub)
-	}
-	for g, code := range errs {
-		sg := kmsg.NewDescribeGroupsResponseGroup()
-		sg.Group, sg.ErrorCode = g, code
-		resp.Groups = append(resp.Groups, sg)
-	}
+	resp.Groups = serveSplit(b, r.Groups, named,
+		func(own []string) []kmsg.DescribeGroupsResponseGroup {
+			sub := *r
+			sub.Groups = own
+			return b.groups.DescribeGroups(ctx, &sub).Groups
+		},
+		func(g string, code int16) kmsg.DescribeGroupsResponseGroup {
+			sg := kmsg.NewDescribeGroupsResponseGroup()
+			sg.Group, sg.ErrorCode = g, code
+			return sg
+		})
 	return resp
 }
 
 func (b *Broker) deleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) kmsg.Response {
-	own, errs := b.splitGroups(r.Groups)
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	if len(own) > 0 {
-		sub := *r
-		sub.Groups = own
-		resp = b.groups.DeleteGroups(ctx, &sub)
-	}
-	for g, code := range errs {
-		sg := kmsg.NewDeleteGroupsResponseGroup()
-		sg.Group, sg.ErrorCode = g, code
-		resp.Groups = append(resp.Groups, sg)
-	}
+	resp.Groups = serveSplit(b, r.Groups, named,
+		func(own []string) []kmsg.DeleteGroupsResponseGroup {
+			sub := *r
+			sub.Groups = own
+			return b.groups.DeleteGroups(ctx, &sub).Groups
+		},
+		func(g string, code int16) kmsg.DeleteGroupsResponseGroup {
+			sg := kmsg.NewDeleteGroupsResponseGroup()
+			sg.Group, sg.ErrorCode = g, code
+			return sg
+		})
 	return resp
 }
+
+// named is a group-id list entry's group.
+func named(g string) string { return g }

@@ -338,6 +338,15 @@ func TestClusterOnlyCoordinatorServesGroup(t *testing.T) {
 	if jresp.ErrorCode != kerr.NotCoordinator.Code {
 		t.Fatalf("JoinGroup at a non-coordinator: error %d, want NOT_COORDINATOR", jresp.ErrorCode)
 	}
+	describe := kmsg.NewPtrDescribeGroupsRequest()
+	describe.Groups = []string{"g"}
+	dresp, err := describe.RequestWith(ctx, cl.Broker(int(other)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dresp.Groups) != 1 || dresp.Groups[0].ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("DescribeGroups at a non-coordinator: %+v, want one group with NOT_COORDINATOR", dresp.Groups)
+	}
 }
 
 // TestClusterFollowerRefusesFetchAndProduce asks a follower directly: it
