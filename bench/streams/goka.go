@@ -10,6 +10,9 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
+
+	"github.com/weir-io/weir/examples/windowed-revenue/revenue"
+	"github.com/weir-io/weir/examples/wordcount/wordcount"
 )
 
 // GokaConfig is what a goka processor of this package needs.
@@ -45,13 +48,13 @@ func (c GokaConfig) processor(edges ...goka.Edge) (*goka.Processor, error) {
 	return goka.NewProcessor(c.Brokers, goka.DefineGroup(goka.Group(c.Group), edges...), append(opts, c.Options...)...)
 }
 
-// GokaWordCount is WordCount as goka's word count is written: the input
-// callback splits a line and loops each word back keyed by itself (goka's
-// way to repartition), the loop callback counts in the group table and
-// emits the new count to the output topic.
+// GokaWordCount is wordcount.Topology as goka's word count is written:
+// the input callback splits a line and loops each word back keyed by
+// itself (goka's way to repartition), the loop callback counts in the
+// group table and emits the new count to the output topic.
 func GokaWordCount(c GokaConfig) (*goka.Processor, error) {
 	split := func(ctx goka.Context, msg any) {
-		for _, w := range Words(msg.(string)) {
+		for _, w := range wordcount.Words(msg.(string)) {
 			ctx.Loopback(w, "")
 		}
 	}
@@ -75,11 +78,11 @@ func GokaWordCount(c GokaConfig) (*goka.Processor, error) {
 // regionWindows is the group-table value of GokaWindowedRevenue: a
 // region's open windows by start (epoch ms) and its stream time.
 type regionWindows struct {
-	StreamTime int64            `json:"stream_time"`
-	Open       map[int64]Totals `json:"open"`
+	StreamTime int64                    `json:"stream_time"`
+	Open       map[int64]revenue.Totals `json:"open"`
 }
 
-// GokaWindowedRevenue is WindowedRevenue hand-written for goka, which has
+// GokaWindowedRevenue is revenue.Topology hand-written for goka, which has
 // no windows: the input callback loops each order back keyed by region,
 // and the loop callback keeps the region's open windows in its table
 // value, adds the order to its window unless that window has closed, and
@@ -87,25 +90,25 @@ type regionWindows struct {
 // is per region here (per task in weir); with orders of every region
 // arriving throughout, the two close the same windows.
 func GokaWindowedRevenue(c GokaConfig) (*goka.Processor, error) {
-	size, grace := Window.Size().Milliseconds(), Window.GracePeriod().Milliseconds()
+	size, grace := revenue.Window.Size().Milliseconds(), revenue.Window.GracePeriod().Milliseconds()
 	byRegion := func(ctx goka.Context, msg any) {
-		o := msg.(*Order)
+		o := msg.(*revenue.Order)
 		ctx.Loopback(o.Region, o)
 	}
 	aggregate := func(ctx goka.Context, msg any) {
-		o := msg.(*Order)
-		st := &regionWindows{Open: make(map[int64]Totals)}
+		o := msg.(*revenue.Order)
+		st := &regionWindows{Open: make(map[int64]revenue.Totals)}
 		if v := ctx.Value(); v != nil {
 			st = v.(*regionWindows)
 		}
 		st.StreamTime = max(st.StreamTime, o.TS)
 		if start := o.TS - o.TS%size; start+size+grace > st.StreamTime {
 			t := st.Open[start]
-			st.Open[start] = Totals{Orders: t.Orders + 1, Revenue: t.Revenue + o.Amount}
+			st.Open[start] = revenue.Totals{Orders: t.Orders + 1, Revenue: t.Revenue + o.Amount}
 		}
 		for start, t := range st.Open {
 			if start+size+grace <= st.StreamTime {
-				res := NewResult(ctx.Key(), time.UnixMilli(start), time.UnixMilli(start+size), t)
+				res := revenue.NewResult(ctx.Key(), time.UnixMilli(start), time.UnixMilli(start+size), t)
 				ctx.Emit(goka.Stream(c.Output), ctx.Key(), &res)
 				delete(st.Open, start)
 			}
@@ -113,10 +116,10 @@ func GokaWindowedRevenue(c GokaConfig) (*goka.Processor, error) {
 		ctx.SetValue(st)
 	}
 	return c.processor(
-		goka.Input(goka.Stream(c.Input), jsonCodec[Order]{}, byRegion),
-		goka.Loop(jsonCodec[Order]{}, aggregate),
+		goka.Input(goka.Stream(c.Input), jsonCodec[revenue.Order]{}, byRegion),
+		goka.Loop(jsonCodec[revenue.Order]{}, aggregate),
 		goka.Persist(jsonCodec[regionWindows]{}),
-		goka.Output(goka.Stream(c.Output), jsonCodec[Result]{}),
+		goka.Output(goka.Stream(c.Output), jsonCodec[revenue.Result]{}),
 	)
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/tester"
+
+	"github.com/weir-io/weir/examples/windowed-revenue/revenue"
 )
 
 // runGoka starts the processor built by build on goka's in-memory tester.
@@ -53,7 +55,7 @@ func TestGokaWindowedRevenue(t *testing.T) {
 	out := tt.NewQueueTracker("out")
 	t0 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	order := func(region string, at time.Duration, amount float64) {
-		tt.Consume("in", "o", &Order{Region: region, Amount: amount, TS: t0.Add(at).UnixMilli()})
+		tt.Consume("in", "o", &revenue.Order{Region: region, Amount: amount, TS: t0.Add(at).UnixMilli()})
 	}
 	order("eu", 0, 10)
 	order("eu", 30*time.Second, 5)
@@ -62,13 +64,13 @@ func TestGokaWindowedRevenue(t *testing.T) {
 	order("eu", 70*time.Second, 2)  // stream time reaches end + grace: closes it
 	order("eu", 5*time.Second, 100) // late: dropped
 	order("eu", 3*time.Minute, 0)   // closes [t0+1m, t0+2m)
-	want := []Result{
-		NewResult("eu", t0, t0.Add(time.Minute), Totals{Orders: 2, Revenue: 15}),
-		NewResult("eu", t0.Add(time.Minute), t0.Add(2*time.Minute), Totals{Orders: 2, Revenue: 3}),
+	want := []revenue.Result{
+		revenue.NewResult("eu", t0, t0.Add(time.Minute), revenue.Totals{Orders: 2, Revenue: 15}),
+		revenue.NewResult("eu", t0.Add(time.Minute), t0.Add(2*time.Minute), revenue.Totals{Orders: 2, Revenue: 3}),
 	}
 	for i, w := range want {
 		k, v, ok := out.Next()
-		if !ok || k != "eu" || *v.(*Result) != w {
+		if !ok || k != "eu" || *v.(*revenue.Result) != w {
 			t.Fatalf("output %d = %q %+v (%v), want eu %+v", i, k, v, ok, w)
 		}
 	}

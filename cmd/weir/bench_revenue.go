@@ -10,7 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/bench/harness"
-	"github.com/weir-io/weir/bench/streams"
+	"github.com/weir-io/weir/examples/windowed-revenue/revenue"
 )
 
 // orderStep is the event time between consecutive orders.
@@ -49,10 +49,10 @@ func newRevenueTracker(n int64, regions int) *revenueTracker {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	products := []string{"kettle", "lamp", "chair", "desk", "mug"}
-	size := streams.Window.Size().Milliseconds()
+	size := revenue.Window.Size().Milliseconds()
 	for i := range t.orders {
 		ts := t.start.Add(time.Duration(i) * orderStep).UnixMilli()
-		o := streams.Order{
+		o := revenue.Order{
 			OrderID: fmt.Sprintf("o-%d", i), Product: products[rng.IntN(len(products))],
 			Region: regionName(rng.IntN(regions)), Amount: float64(rng.IntN(10000)) / 100, TS: ts,
 		}
@@ -73,7 +73,7 @@ func (t *revenueTracker) times() sendTimes { return t.sent }
 
 // orderAt returns an unmeasured order of region r at event time ts.
 func orderAt(id string, r int, ts time.Time) *kgo.Record {
-	v, _ := json.Marshal(streams.Order{OrderID: id, Product: "warmup", Region: regionName(r), Amount: 1, TS: ts.UnixMilli()})
+	v, _ := json.Marshal(revenue.Order{OrderID: id, Product: "warmup", Region: regionName(r), Amount: 1, TS: ts.UnixMilli()})
 	return &kgo.Record{Key: []byte(id), Value: v}
 }
 
@@ -122,7 +122,7 @@ func (t *revenueTracker) stats() streamStats {
 }
 
 func (t *revenueTracker) observe(_, value []byte, now time.Duration, hist *harness.Histogram) (int64, error) {
-	var res streams.Result
+	var res revenue.Result
 	if err := json.Unmarshal(value, &res); err != nil {
 		return 0, fmt.Errorf("undecodable result %q: %v", value, err)
 	}

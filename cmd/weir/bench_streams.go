@@ -15,6 +15,8 @@ import (
 
 	"github.com/weir-io/weir/bench/harness"
 	"github.com/weir-io/weir/bench/streams"
+	"github.com/weir-io/weir/examples/windowed-revenue/revenue"
+	"github.com/weir-io/weir/examples/wordcount/wordcount"
 	"github.com/weir-io/weir/stream"
 )
 
@@ -102,9 +104,9 @@ func (r *benchRun) startEngine(ctx context.Context, n streamNames) (*streamEngin
 }
 
 func (r *benchRun) startWeir(ctx context.Context, n streamNames) (*streamEngine, error) {
-	topo := streams.WordCount(n.input, n.output)
+	topo := wordcount.Topology(n.input, n.output)
 	if r.workload == "windowed-revenue" {
-		topo = streams.WindowedRevenue(n.input, n.output)
+		topo = revenue.Topology(n.input, n.output)
 	}
 	app, err := stream.NewApp(topo, stream.AppConfig{
 		ApplicationID: n.appID, Brokers: r.a.seeds(), StateDir: n.stateDir,
@@ -413,7 +415,7 @@ func restoreChangelog(engine, appID string) (string, func(int64) []byte) {
 	if engine == "goka" { // goka's group table, counts as decimal text
 		return appID + "-table", func(n int64) []byte { return fmt.Appendf(nil, "%d", n) }
 	}
-	return appID + "-" + streams.CountStore + "-changelog", func(n int64) []byte { // serde.Int64: big-endian
+	return appID + "-" + wordcount.Store + "-changelog", func(n int64) []byte { // serde.Int64: big-endian
 		return []byte{byte(n >> 56), byte(n >> 48), byte(n >> 40), byte(n >> 32), byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
 	}
 }

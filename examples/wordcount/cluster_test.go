@@ -12,6 +12,7 @@ import (
 
 	"github.com/weir-io/weir/broker/brokertest"
 	"github.com/weir-io/weir/examples/internal/demo"
+	"github.com/weir-io/weir/examples/wordcount/wordcount"
 	"github.com/weir-io/weir/stream"
 )
 
@@ -24,10 +25,10 @@ func TestWordCountSurvivesBrokerDeath(t *testing.T) {
 	seeds := strings.Join(c.Seeds(), ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := demo.CreateTopics(ctx, seeds, map[string]int32{"text-input": 3, "word-counts": 3}); err != nil {
+	if err := demo.CreateTopics(ctx, seeds, map[string]int32{wordcount.Input: 3, wordcount.Output: 3}); err != nil {
 		t.Fatal(err)
 	}
-	app, err := stream.NewApp(topology("text-input", "word-counts"), stream.AppConfig{
+	app, err := stream.NewApp(wordcount.Topology(wordcount.Input, wordcount.Output), stream.AppConfig{
 		ApplicationID: "wordcount", Brokers: c.Seeds(), StateDir: t.TempDir(), ReplicationFactor: 3,
 	})
 	if err != nil {
@@ -50,11 +51,11 @@ func TestWordCountSurvivesBrokerDeath(t *testing.T) {
 	}
 	feed := func(from, to int) {
 		for _, l := range lines[from:to] {
-			for _, w := range words(l) {
+			for _, w := range wordcount.Words(l) {
 				want[w]++
 			}
 		}
-		err := demo.Produce(ctx, seeds, "text-input", func(i int) *kgo.Record { return kgo.StringRecord(lines[from+i]) }, to-from, 0)
+		err := demo.Produce(ctx, seeds, wordcount.Input, func(i int) *kgo.Record { return kgo.StringRecord(lines[from+i]) }, to-from, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestWordCountSurvivesBrokerDeath(t *testing.T) {
 func awaitCounts(t *testing.T, ctx context.Context, seeds string, want map[string]int64) {
 	t.Helper()
 	got := map[string]int64{}
-	err := demo.Follow(ctx, seeds, "word-counts", func(r *kgo.Record) bool {
+	err := demo.Follow(ctx, seeds, wordcount.Output, func(r *kgo.Record) bool {
 		n, _ := strconv.ParseInt(string(r.Value), 10, 64)
 		if n > want[string(r.Key)] {
 			t.Errorf("%q counted %d times, only %d in the input", r.Key, n, want[string(r.Key)])

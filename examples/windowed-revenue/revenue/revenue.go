@@ -1,42 +1,30 @@
-package streams
+// Package revenue is the topology of examples/windowed-revenue: orders in,
+// per region and one-minute tumbling window (10 s grace) the order count
+// and revenue out, each window's final result once it closes. It is a
+// package of its own so that other programs can import it: the example
+// runs it, and `weir bench windowed-revenue` measures it (cmd/weir,
+// against bench/streams' hand-written goka version).
+package revenue
 
 import (
-	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/weir-io/weir/serde"
 	"github.com/weir-io/weir/stream"
 	"github.com/weir-io/weir/window"
 )
 
-// WordCount is examples/wordcount's topology: lines → words → counts per
-// word, written to output as (word, decimal count).
-func WordCount(input, output string) *stream.Builder {
-	b := stream.NewBuilder()
-	stream.From(b, input, serde.String(), serde.String()).
-		FlatMapValues(func(_, line string) ([]string, error) { return Words(line), nil }).
-		GroupBy(func(_, word string) (string, error) { return word, nil }, serde.String(), serde.String()).
-		Count(stream.Named(CountStore)).
-		ToStream().
-		MapValues(func(_ string, n int64) (string, error) { return strconv.FormatInt(n, 10), nil }).
-		To(output, serde.String(), serde.String())
-	return b
-}
+// The example's default topics.
+const (
+	Input  = "orders"             // key = order id, value = an Order as JSON
+	Output = "revenue-per-region" // key = region, value = a Result as JSON
+)
 
-// CountStore names WordCount's store; its changelog topic is
-// <application id>-counts-changelog.
-const CountStore = "counts"
+// Store names the window store; its changelog topic is
+// <application id>-revenue-changelog.
+const Store = "revenue"
 
-// Words lower-cases a line and splits it on anything not a letter or digit.
-func Words(line string) []string {
-	return strings.FieldsFunc(strings.ToLower(line), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
-	})
-}
-
-// Order is one input record of the windowed-revenue workload.
+// Order is one input record.
 type Order struct {
 	OrderID string  `json:"order_id"`
 	Product string  `json:"product"`
@@ -60,14 +48,13 @@ type Result struct {
 	Revenue     float64 `json:"revenue"`
 }
 
-// Window is examples/windowed-revenue's: one minute, orders up to 10 s late
-// still count.
+// Window: one minute; orders up to 10 s late still count.
 var Window = window.Tumbling(time.Minute).Grace(10 * time.Second)
 
-// WindowedRevenue is examples/windowed-revenue's topology: orders re-keyed
-// by region, revenue summed per region in tumbling windows, each window's
-// final result emitted once it closes, keyed by region.
-func WindowedRevenue(input, output string) *stream.Builder {
+// Topology: orders re-keyed by region, revenue summed per region in
+// tumbling windows, each window's final result emitted once it closes,
+// keyed by region.
+func Topology(input, output string) *stream.Builder {
 	b := stream.NewBuilder()
 	orderTime := stream.WithTimestamp(func(_ string, o Order, _ time.Time) (time.Time, error) {
 		return time.UnixMilli(o.TS), nil
@@ -78,7 +65,7 @@ func WindowedRevenue(input, output string) *stream.Builder {
 		Aggregate(func() (Totals, error) { return Totals{}, nil },
 			func(_ string, o Order, t Totals) (Totals, error) {
 				return Totals{Orders: t.Orders + 1, Revenue: t.Revenue + o.Amount}, nil
-			}, serde.JSON[Totals](), stream.Named("revenue")).
+			}, serde.JSON[Totals](), stream.Named(Store)).
 		ToStream().
 		Map(func(w window.Windowed[string], t Totals) (string, Result, error) {
 			return w.Key, NewResult(w.Key, w.Window.Start, w.Window.End, t), nil

@@ -11,34 +11,28 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/examples/internal/demo"
+	"github.com/weir-io/weir/examples/windowed-revenue/revenue"
 )
 
-func run(ctx context.Context) error {
-	return demo.Run(ctx, demo.Example{
-		Name: "windowed revenue", Input: "orders", Output: "revenue-per-region", AppID: "windowed-revenue",
-		// One input partition keeps event-time order, and so which orders
-		// are late, deterministic for the reference check.
-		Partitions: 1,
-		Topology:   topology,
-		Demo: func(ctx context.Context, f demo.Flags, brokers string) error {
-			orders := generate(f.Records)
-			go demo.Produce(ctx, brokers, f.Input, func(i int) *kgo.Record {
-				v, _ := json.Marshal(orders[i])
-				return &kgo.Record{Key: []byte(orders[i].OrderID), Value: v}
-			}, len(orders), 0)
-			return follow(ctx, brokers, f.Output, reference(orders))
-		},
-	})
+// check feeds the embedded broker generated orders and follows the
+// results, each checked against the reference computation.
+func check(ctx context.Context, f demo.Flags, brokers string) error {
+	orders := generate(f.Records)
+	go demo.Produce(ctx, brokers, f.Input, func(i int) *kgo.Record {
+		v, _ := json.Marshal(orders[i])
+		return &kgo.Record{Key: []byte(orders[i].OrderID), Value: v}
+	}, len(orders), 0)
+	return follow(ctx, brokers, f.Output, reference(orders))
 }
 
 // generate makes n orders over a few minutes of event time, a few of them
 // late within the grace period and a few too late to count.
-func generate(n int) []Order {
+func generate(n int) []revenue.Order {
 	rng := rand.New(rand.NewPCG(7, 11))
 	regions := []string{"eu", "us", "apac", "latam"}
 	products := []string{"kettle", "lamp", "chair", "desk", "mug"}
 	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixMilli()
-	orders := make([]Order, n)
+	orders := make([]revenue.Order, n)
 	for i := range orders {
 		ts := start + int64(i)*250
 		switch r := rng.IntN(100); {
@@ -47,7 +41,7 @@ func generate(n int) []Order {
 		case r < 7:
 			ts -= 90_000 // past grace: dropped
 		}
-		orders[i] = Order{
+		orders[i] = revenue.Order{
 			OrderID: fmt.Sprintf("o-%06d", i), Product: products[rng.IntN(len(products))],
 			Region: regions[rng.IntN(len(regions))], Amount: math.Round(rng.Float64()*10000) / 100, TS: ts,
 		}
@@ -64,9 +58,9 @@ type windowKey struct {
 // reference computes, the plain way, the final result of every window that
 // the stream closes: orders in arrival order, stream time the largest
 // timestamp seen, a window closed once stream time reaches end + grace.
-func reference(orders []Order) map[windowKey]Totals {
-	size, grace := spec.Size().Milliseconds(), spec.GracePeriod().Milliseconds()
-	totals := make(map[windowKey]Totals)
+func reference(orders []revenue.Order) map[windowKey]revenue.Totals {
+	size, grace := revenue.Window.Size().Milliseconds(), revenue.Window.GracePeriod().Milliseconds()
+	totals := make(map[windowKey]revenue.Totals)
 	streamTime := int64(math.MinInt64)
 	for _, o := range orders {
 		streamTime = max(streamTime, o.TS)
@@ -76,7 +70,7 @@ func reference(orders []Order) map[windowKey]Totals {
 		}
 		k := windowKey{o.Region, start}
 		t := totals[k]
-		totals[k] = Totals{Orders: t.Orders + 1, Revenue: t.Revenue + o.Amount}
+		totals[k] = revenue.Totals{Orders: t.Orders + 1, Revenue: t.Revenue + o.Amount}
 	}
 	for k := range totals {
 		if k.start+size+grace > streamTime {
@@ -88,11 +82,11 @@ func reference(orders []Order) map[windowKey]Totals {
 
 // follow prints final results as they arrive and returns once every
 // closed window has arrived, checking each against the reference.
-func follow(ctx context.Context, brokers, topic string, want map[windowKey]Totals) error {
+func follow(ctx context.Context, brokers, topic string, want map[windowKey]revenue.Totals) error {
 	got := 0
 	var mismatch error
 	err := demo.Follow(ctx, brokers, topic, func(r *kgo.Record) bool {
-		var res Result
+		var res revenue.Result
 		if err := json.Unmarshal(r.Value, &res); err != nil {
 			mismatch = fmt.Errorf("undecodable result %q: %v", r.Value, err)
 			return true

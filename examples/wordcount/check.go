@@ -9,21 +9,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/weir-io/weir/examples/internal/demo"
+	"github.com/weir-io/weir/examples/wordcount/wordcount"
 )
 
-func run(ctx context.Context) error {
-	return demo.Run(ctx, demo.Example{
-		Name: "word count", Input: "text-input", Output: "word-counts", AppID: "wordcount", Partitions: 3,
-		Topology: topology,
-		Demo: func(ctx context.Context, f demo.Flags, brokers string) error {
-			want := generate(ctx, brokers, f.Input, f.Records)
-			if err := followCounts(ctx, brokers, f.Output, want); err != nil {
-				return err
-			}
-			fmt.Printf("all %d word counts match a plain Go map over the same %d lines\n", len(want), f.Records)
-			return nil
-		},
-	})
+// check feeds the embedded broker sample lines and follows the counts
+// until they equal a plain Go map's.
+func check(ctx context.Context, f demo.Flags, brokers string) error {
+	want := generate(ctx, brokers, f.Input, f.Records)
+	if err := followCounts(ctx, brokers, f.Output, want); err != nil {
+		return err
+	}
+	fmt.Printf("all %d word counts match a plain Go map over the same %d lines\n", len(want), f.Records)
+	return nil
 }
 
 // sample is the generator's corpus.
@@ -41,7 +38,7 @@ func generate(ctx context.Context, brokers, topic string, n int) map[string]int6
 	lines := make([]string, n)
 	for i := range lines {
 		lines[i] = fmt.Sprintf("%s %d", sample[i%len(sample)], i%7)
-		for _, w := range words(lines[i]) {
+		for _, w := range wordcount.Words(lines[i]) {
 			want[w]++
 		}
 	}
