@@ -44,7 +44,7 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 			sp.BaseOffset = -1
 			st.Partitions = append(st.Partitions, sp)
 			out := &st.Partitions[len(st.Partitions)-1]
-			p, res := c.b.produceTo(t, terr, rp)
+			p, res := c.b.produceTo(t, terr, rp, req.Acks)
 			if res.err != nil {
 				out.ErrorCode = errCode(res.err)
 				out.ErrorMessage = errMessage(res.err)
@@ -106,7 +106,7 @@ func (b *Broker) topicForProduce(name string) (*topic, error) {
 }
 
 // produceTo checks and appends one partition's records.
-func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPartition) (*partition, appendResult) {
+func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPartition, acks int16) (*partition, appendResult) {
 	if terr != nil {
 		return nil, appendResult{err: terr}
 	}
@@ -114,6 +114,9 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 		return nil, appendResult{err: kerr.UnknownTopicOrPartition}
 	}
 	p := t.parts[rp.Partition]
+	if p == nil { // a partition this cluster node holds no replica of
+		return nil, appendResult{err: kerr.NotLeaderForPartition}
+	}
 	raw := rp.Records
 	if max := configInt(b.cfg, t.configs, "max.message.bytes"); int64(len(raw)) > max {
 		return p, appendResult{err: errorf(kerr.MessageTooLarge, "record batch of %d bytes exceeds max.message.bytes %d", len(raw), max)}
@@ -131,6 +134,11 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 	if t.internal {
 		return p, appendResult{err: errorf(kerr.InvalidTopicException, "topic %s is internal", t.name)}
 	}
+	if acks == -1 {
+		if err := b.enoughInSync(t, p); err != nil {
+			return p, appendResult{err: err}
+		}
+	}
 	raw, h, err = b.applyTopicFormat(t, raw, h)
 	if err != nil {
 		return p, appendResult{err: errorf(kerr.InvalidRecord, "%v", err)}
@@ -141,6 +149,24 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 		res.appendTime = h.MaxTimestamp
 	}
 	return p, res
+}
+
+// enoughInSync applies min.insync.replicas to an acks=all produce on the
+// partition's leader: with fewer replicas in sync it is refused with
+// NOT_ENOUGH_REPLICAS (retriable) rather than acknowledged by too few. A
+// single node has one replica, always in sync.
+func (b *Broker) enoughInSync(t *topic, p *partition) error {
+	if p.repl != nil && !p.repl.IsLeader() {
+		return nil // the append answers NOT_LEADER_OR_FOLLOWER
+	}
+	have := 1
+	if b.cluster != nil {
+		have = b.cluster.inSyncReplicas(t.id, p.index)
+	}
+	if need := configInt(b.cfg, t.configs, "min.insync.replicas"); int64(have) < need {
+		return errorf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, below min.insync.replicas %d", t.name, p.index, have, need)
+	}
+	return nil
 }
 
 // codecs maps compression.type values to batch codecs.

@@ -44,6 +44,9 @@ type Broker struct {
 // leader died; 500 ms measured 0.5–1.5 s (broker/cluster_fault_test.go).
 const defaultRaftTimeout = 500 * time.Millisecond
 
+// defaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms.
+const defaultReplicaLagTimeMax = 30 * time.Second
+
 // Start opens (or recovers) the data directory, starts listening and
 // returns a serving broker. Cancelling ctx or calling Close stops it.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
@@ -58,6 +61,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.RaftTimeout == 0 {
 		cfg.RaftTimeout = defaultRaftTimeout
+	}
+	if cfg.ReplicaLagTimeMax == 0 {
+		cfg.ReplicaLagTimeMax = defaultReplicaLagTimeMax
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir: %w", err)

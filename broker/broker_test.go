@@ -309,3 +309,26 @@ func TestDeleteThenRecreateStartsEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestMinInsyncReplicasOnOneNode checks min.insync.replicas is enforced,
+// not just stored: one node has one replica in sync, so acks=all to a
+// topic asking for two is refused (retriable) and acks=1 is not.
+func TestMinInsyncReplicasOnOneNode(t *testing.T) {
+	b := brokertest.Start(t)
+	cl := client(t, b.Addr())
+	ctx := testCtx(t)
+	two := "2"
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{"min.insync.replicas": &two}, "strict"); err != nil {
+		t.Fatal(err)
+	}
+	if got := produceRaw(t, ctx, cl, "strict", rawBatch(-1, -1, -1, "a")); got.ErrorCode != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with 1 of min.insync.replicas 2 in sync: error %d, want NOT_ENOUGH_REPLICAS", got.ErrorCode)
+	}
+	one := client(t, b.Addr(), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	if err := one.ProduceSync(ctx, &kgo.Record{Topic: "strict", Value: []byte("b")}).FirstErr(); err != nil {
+		t.Fatalf("acks=1: %v", err)
+	}
+	if ends := listEnds(t, ctx, cl, "strict"); ends[0] != 1 {
+		t.Fatalf("log end %d, want 1: the refused batch must not be appended", ends[0])
+	}
+}

@@ -36,6 +36,8 @@ type cluster struct {
 	ctl    *controller.Controller
 	remote *controller.Remote
 	fwd    *raftmux.Layer
+	// progress carries followers' progress reports (isr.go).
+	progress *raftmux.Layer
 
 	brokerEpoch int64
 
@@ -72,9 +74,15 @@ func (b *Broker) startCluster(ctx context.Context) error {
 		c.close()
 		return err
 	}
-	c.wg.Add(2)
+	if c.progress, err = mux.Register(progressGroup); err != nil {
+		c.close()
+		return err
+	}
+	go c.serveProgress(c.progress)
+	c.wg.Add(3)
 	go c.reconcileLoop()
 	go c.watchLiveness()
+	go c.reportProgress()
 	return nil
 }
 
@@ -181,11 +189,10 @@ func (c *cluster) raftConfig() *raft.Config {
 // controllerID is the node id of the active controller, -1 if none.
 func (c *cluster) controllerID() int32 {
 	_, id := c.raft.LeaderWithID()
-	n, err := strconv.ParseInt(string(id), 10, 32)
-	if err != nil {
-		return -1
+	if n, ok := nodeID(id); ok {
+		return n
 	}
-	return int32(n)
+	return -1
 }
 
 // stop ends the reconcile loop and the partition watchers; b.ctx must be
@@ -197,6 +204,9 @@ func (c *cluster) stop() { c.wg.Wait() }
 func (c *cluster) close() {
 	if c.fwd != nil {
 		c.fwd.Close()
+	}
+	if c.progress != nil {
+		c.progress.Close()
 	}
 	if c.raft != nil {
 		if err := c.raft.Shutdown().Error(); err != nil {

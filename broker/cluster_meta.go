@@ -77,7 +77,7 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 
 // describeTopic is one topic of a Metadata response. A partition whose
 // leader is unknown or fenced reports LEADER_NOT_AVAILABLE; the ISR is the
-// replicas on brokers in service.
+// image's (isr.go), less brokers out of service, which are listed offline.
 func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
@@ -100,9 +100,14 @@ func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		sp.ISR = []int32{}
-		for _, r := range p.Replicas {
+		for _, r := range p.ISR {
 			if inService(img, r) {
 				sp.ISR = append(sp.ISR, r)
+			}
+		}
+		for _, r := range p.Replicas {
+			if !inService(img, r) {
+				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
 			}
 		}
 		st.Partitions = append(st.Partitions, sp)

@@ -90,6 +90,10 @@ type Config struct {
 	RaftSnapshotInterval  time.Duration
 	RaftSnapshotThreshold uint64
 	RaftTrailingLogs      uint64
+	// ReplicaLagTimeMax is how long a follower may go without catching up
+	// to its leader before it leaves the ISR (replica.lag.time.max.ms).
+	// Default 30s, as in Kafka.
+	ReplicaLagTimeMax time.Duration
 	// RaftNetwork injects faults between nodes' Raft traffic; tests only.
 	RaftNetwork *raftmux.Network
 }
@@ -204,6 +208,8 @@ func (c Config) validateCluster(bad func(string, ...any) error) error {
 		return bad("DefaultReplicationFactor %d is outside 1..%d (the voters)", c.DefaultReplicationFactor, len(c.Voters))
 	case c.RaftTimeout < 0:
 		return bad("RaftTimeout is negative")
+	case c.ReplicaLagTimeMax < 0:
+		return bad("ReplicaLagTimeMax is negative")
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -59,16 +58,17 @@ func (c *cluster) observeHeartbeat(data any) {
 	case raft.ResumedHeartbeatObservation:
 		peer = d.PeerID
 	}
-	id, err := strconv.ParseInt(string(peer), 10, 32)
-	if err != nil {
+	id, ok := nodeID(peer)
+	if !ok {
 		return
 	}
-	br, ok := c.ctl.Image().Broker(int32(id))
+	br, ok := c.ctl.Image().Broker(id)
 	if !ok || br.Fenced == fence {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, c.sessionTimeout())
 	defer cancel()
+	var err error
 	if fence {
 		err = c.remote.FenceBroker(ctx, br.NodeID, br.Epoch)
 	} else {

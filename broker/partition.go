@@ -43,6 +43,8 @@ type partition struct {
 	loaded atomic.Bool
 	// stopWatch ends the cluster's leadership watcher of this replica.
 	stopWatch chan struct{}
+	// followers is what this replica knows of the others while it leads.
+	followers followerSet
 }
 
 func newPartition(topic string, index int32, l *partlog.Log, logger *slog.Logger) *partition {

@@ -247,8 +247,12 @@ func (c *cluster) tend(id [16]byte, p *partition) {
 	if p.repl.Ready(ctx) != nil {
 		return
 	}
-	self, epoch := c.b.cfg.NodeID, p.repl.LeaderEpoch()
-	if ip, ok := imagePartition(c.ctl.Image(), id, p.index); ok && ip.LeaderEpoch <= epoch && (ip.Leader != self || ip.LeaderEpoch != epoch) {
+	self, epoch, img := c.b.cfg.NodeID, p.repl.LeaderEpoch(), c.ctl.Image()
+	switch ip, ok := imagePartition(img, id, p.index); {
+	case !ok:
+	case ip.Leader == self && ip.LeaderEpoch == epoch:
+		c.tendISR(ctx, img, id, p, ip)
+	case ip.LeaderEpoch <= epoch:
 		if err := c.remote.ReportLeader(ctx, id, p.index, self, epoch); err != nil {
 			c.b.log.Debug("reporting partition leader", "topic", p.topic, "partition", p.index, "err", err)
 		}

@@ -68,6 +68,8 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 		"replication factor `N` of topics created without one (default min(3, voters); 1 without --voters)")
 	fs.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout,
 		"Raft heartbeat and election `timeout` (default 500ms)")
+	fs.DurationVar(&cfg.ReplicaLagTimeMax, "replica-lag-time-max", cfg.ReplicaLagTimeMax,
+		"a follower not caught up with its leader for this `long` leaves the ISR (replica.lag.time.max.ms; default 30s)")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	configFile = fs.String("config", "", "read settings from `FILE` of key = value lines named like these flags; "+
 		"flags on the command line win")

@@ -116,8 +116,8 @@ func TestBrokerClusterFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
-		{"--node-id", "2", "--voters", testVoters, "--replication-factor", "2", "--raft-timeout", "250ms", "--offsets-partitions", "6"},
-		{"--node-id=2", "--config", conf, "--raft-timeout=250ms", "--offsets-partitions=6"},
+		{"--node-id", "2", "--voters", testVoters, "--replication-factor", "2", "--raft-timeout", "250ms", "--offsets-partitions", "6", "--replica-lag-time-max", "5s"},
+		{"--node-id=2", "--config", conf, "--raft-timeout=250ms", "--offsets-partitions=6", "--replica-lag-time-max=5s"},
 	} {
 		cfg := broker.DefaultConfig()
 		fs, _, configFile := brokerFlags(&cfg)
@@ -134,7 +134,7 @@ func TestBrokerClusterFlags(t *testing.T) {
 		}
 		want := []broker.Voter{{ID: 1, RaftAddr: "127.0.0.1:9101"}, {ID: 2, RaftAddr: "127.0.0.1:9102"}, {ID: 3, RaftAddr: "127.0.0.1:9103"}}
 		if cfg.NodeID != 2 || !slices.Equal(cfg.Voters, want) || cfg.DefaultReplicationFactor != 2 ||
-			cfg.RaftTimeout != 250*time.Millisecond || cfg.OffsetsPartitions != 6 {
+			cfg.RaftTimeout != 250*time.Millisecond || cfg.OffsetsPartitions != 6 || cfg.ReplicaLagTimeMax != 5*time.Second {
 			t.Errorf("%q: node %d, voters %v, replication factor %d, raft timeout %v", args,
 				cfg.NodeID, cfg.Voters, cfg.DefaultReplicationFactor, cfg.RaftTimeout)
 		}
@@ -160,6 +160,7 @@ func TestBrokerClusterFlagErrors(t *testing.T) {
 		{[]string{"--voters", testVoters, "--node-id", "4"}, "NodeID 4 is not among the voters"},
 		{[]string{"--voters", testVoters, "--replication-factor", "4"}, "DefaultReplicationFactor 4 is outside 1..3"},
 		{[]string{"--voters", testVoters, "--raft-timeout", "-1s"}, "RaftTimeout is negative"},
+		{[]string{"--voters", testVoters, "--replica-lag-time-max", "-1s"}, "ReplicaLagTimeMax is negative"},
 		{[]string{"--raft-timeout", "soon"}, `invalid value "soon" for flag -raft-timeout`},
 		{[]string{"--replication-factor", "70000"}, "want a 16-bit integer"},
 		{[]string{"--replication-factor", "2"}, "--replication-factor 2 needs --voters"},

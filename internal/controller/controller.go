@@ -216,6 +216,12 @@ func (c *Controller) ReportLeader(topicID [16]byte, partition, leader, leaderEpo
 	return err
 }
 
+// AlterPartition records a partition leader's decision about its ISR.
+func (c *Controller) AlterPartition(a AlterPartition) error {
+	_, err := c.apply(&a)
+	return err
+}
+
 // AllocateProducerIDs reserves the next block of size producer ids.
 func (c *Controller) AllocateProducerIDs(size int64) (ProducerIDBlock, error) {
 	res, err := c.apply(&AllocateProducerIDs{BlockSize: size})

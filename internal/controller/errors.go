@@ -20,6 +20,8 @@ var (
 	ErrStaleBrokerEpoch         = errors.New("stale broker epoch")                 // STALE_BROKER_EPOCH
 	ErrFencedLeaderEpoch        = errors.New("leader epoch is older than current") // FENCED_LEADER_EPOCH
 	ErrInvalidRequest           = errors.New("invalid request")                    // INVALID_REQUEST
+	ErrIneligibleReplica        = errors.New("ineligible replica")                 // INELIGIBLE_REPLICA
+	ErrInvalidUpdateVersion     = errors.New("invalid update version")             // INVALID_UPDATE_VERSION
 )
 
 // Error is a rejected record: Kind is one of the sentinels above and Msg

@@ -43,6 +43,7 @@ type call struct {
 	Incarnation [16]byte          `msgpack:"incarnation"`
 	Listener    string            `msgpack:"listener,omitempty"`
 	RaftAddr    string            `msgpack:"raft_addr,omitempty"`
+	Alter       *AlterPartition   `msgpack:"alter,omitempty"`
 }
 
 // reply is a forwarded call's outcome.
@@ -61,7 +62,7 @@ var kinds = []error{
 	ErrTopicExists, ErrUnknownTopic, ErrInvalidTopic, ErrInvalidPartitions,
 	ErrInvalidReplicationFactor, ErrInvalidReplicaAssignment, ErrInvalidConfig,
 	ErrUnknownBroker, ErrInvalidRegistration, ErrStaleBrokerEpoch,
-	ErrFencedLeaderEpoch, ErrInvalidRequest,
+	ErrFencedLeaderEpoch, ErrInvalidRequest, ErrIneligibleReplica, ErrInvalidUpdateVersion,
 }
 
 // dispatch runs c on this node's Controller.
@@ -79,6 +80,12 @@ func (c *Controller) dispatch(in call) reply {
 		err = c.AlterConfigs(in.TopicID, in.Configs)
 	case "report_leader":
 		err = c.ReportLeader(in.TopicID, in.Partition, in.NodeID, int32(in.Epoch))
+	case "alter_partition":
+		if in.Alter == nil {
+			err = errf(ErrInvalidRequest, "alter_partition without a body")
+			break
+		}
+		err = c.AlterPartition(*in.Alter)
 	case "allocate_producer_ids":
 		var b ProducerIDBlock
 		b, err = c.AllocateProducerIDs(in.Size)
@@ -229,6 +236,12 @@ func (r *Remote) AlterConfigs(ctx context.Context, id [16]byte, configs map[stri
 // ReportLeader is Controller.ReportLeader on the leader.
 func (r *Remote) ReportLeader(ctx context.Context, id [16]byte, partition, leader, epoch int32) error {
 	_, err := r.do(ctx, call{Op: "report_leader", TopicID: id, Partition: partition, NodeID: leader, Epoch: int64(epoch)})
+	return err
+}
+
+// AlterPartition is Controller.AlterPartition on the leader.
+func (r *Remote) AlterPartition(ctx context.Context, a AlterPartition) error {
+	_, err := r.do(ctx, call{Op: "alter_partition", Alter: &a})
 	return err
 }
 

@@ -122,6 +122,8 @@ func (b *builder) apply(rec Record, index uint64) Result {
 		return Result{Err: b.partitionChange(r)}
 	case *AllocateProducerIDs:
 		return b.allocateProducerIDs(r)
+	case *AlterPartition:
+		return Result{Err: b.alterPartition(r)}
 	}
 	return Result{Err: errf(ErrInvalidRequest, "record type %T is not supported", rec)}
 }
@@ -150,6 +152,8 @@ func (b *builder) registerBroker(r *RegisterBroker, index uint64) Result {
 	if index > math.MaxInt64 {
 		return Result{Err: errf(ErrInvalidRequest, "log index %d out of range", index)}
 	}
+	// A new incarnation has not caught up with anything yet.
+	b.leaveISRs(r.NodeID)
 	br := &Broker{
 		NodeID:      r.NodeID,
 		Incarnation: r.Incarnation,
@@ -176,7 +180,37 @@ func (b *builder) setFenced(id int32, epoch int64, fenced bool) error {
 	nb := *old
 	nb.Fenced = fenced
 	b.putBroker(&nb)
+	if fenced {
+		b.leaveISRs(id)
+	}
 	return nil
+}
+
+// leaveISRs takes a broker out of the ISR of every partition listing it,
+// as KRaft does when a broker is fenced: its leader must see it catch up
+// again to put it back. The last member stays (an ISR is never empty: it
+// names the replicas that had everything when the partition was last
+// known in sync).
+func (b *builder) leaveISRs(id int32) {
+	for _, t := range b.next.topics {
+		var nt *Topic
+		for i, p := range t.Partitions {
+			if len(p.ISR) < 2 || !slices.Contains(p.ISR, id) || p.PartitionEpoch == math.MaxInt32 {
+				continue
+			}
+			if nt == nil {
+				c := *t
+				c.Partitions = slices.Clone(t.Partitions)
+				nt = &c
+			}
+			p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
+			p.PartitionEpoch++
+			nt.Partitions[i] = p
+		}
+		if nt != nil {
+			b.putTopic(nt)
+		}
+	}
 }
 
 func (b *builder) createTopic(r *CreateTopic) error {
@@ -246,7 +280,7 @@ func (b *builder) newPartitions(as []PartitionAssignment, first, rf int) ([]Part
 		if err := validateReplicas(a.Index, a.Replicas, b.next.brokers); err != nil {
 			return nil, err
 		}
-		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader}
+		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader, ISR: a.Replicas}
 	}
 	return parts, nil
 }
@@ -294,12 +328,71 @@ func (b *builder) partitionChange(r *PartitionChange) error {
 		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
 	}
 	p.Leader, p.LeaderEpoch = r.Leader, r.LeaderEpoch
+	if r.Leader != NoLeader && !slices.Contains(p.ISR, r.Leader) {
+		// Raft elects only a replica holding every committed entry.
+		p.ISR = inReplicaOrder(p.Replicas, append(slices.Clone(p.ISR), r.Leader))
+	}
 	p.PartitionEpoch++
 	nt := *t
 	nt.Partitions = slices.Clone(t.Partitions)
 	nt.Partitions[r.Partition] = p
 	b.putTopic(&nt)
 	return nil
+}
+
+// alterPartition applies a leader's ISR decision. Every member must be a
+// replica on a broker in service, in the epoch the leader saw it caught
+// up in; the leader must be the current one and must be a member.
+func (b *builder) alterPartition(r *AlterPartition) error {
+	t, ok := b.next.topicsByID[r.TopicID]
+	if !ok {
+		return errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)
+	}
+	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
+		return errf(ErrUnknownTopic, "Topic '%s' has no partition %d.", t.Name, r.Partition)
+	}
+	p := t.Partitions[r.Partition]
+	switch {
+	case r.Leader != p.Leader || r.LeaderEpoch != p.LeaderEpoch:
+		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
+			r.Leader, r.LeaderEpoch, t.Name, r.Partition, p.Leader, p.LeaderEpoch)
+	case r.PartitionEpoch != p.PartitionEpoch:
+		return errf(ErrInvalidUpdateVersion, "Partition epoch %d of %s-%d is not the current epoch %d.",
+			r.PartitionEpoch, t.Name, r.Partition, p.PartitionEpoch)
+	case p.PartitionEpoch == math.MaxInt32:
+		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
+	}
+	isr := make([]int32, 0, len(r.ISR))
+	for _, m := range r.ISR {
+		if !slices.Contains(p.Replicas, m.NodeID) || slices.Contains(isr, m.NodeID) {
+			return errf(ErrInvalidRequest, "ISR member %d of %s-%d is not a replica or is listed twice.", m.NodeID, t.Name, r.Partition)
+		}
+		if br, ok := b.next.brokers[m.NodeID]; !ok || br.Fenced || br.Epoch != m.BrokerEpoch {
+			return errf(ErrIneligibleReplica, "Broker %d in epoch %d is fenced or no longer registered in that epoch.", m.NodeID, m.BrokerEpoch)
+		}
+		isr = append(isr, m.NodeID)
+	}
+	if !slices.Contains(isr, p.Leader) {
+		return errf(ErrInvalidRequest, "The ISR of %s-%d must include its leader %d.", t.Name, r.Partition, p.Leader)
+	}
+	p.ISR = inReplicaOrder(p.Replicas, isr)
+	p.PartitionEpoch++
+	nt := *t
+	nt.Partitions = slices.Clone(t.Partitions)
+	nt.Partitions[r.Partition] = p
+	b.putTopic(&nt)
+	return nil
+}
+
+// inReplicaOrder returns the members of set in the order of replicas.
+func inReplicaOrder(replicas, set []int32) []int32 {
+	out := make([]int32, 0, len(set))
+	for _, r := range replicas {
+		if slices.Contains(set, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (b *builder) allocateProducerIDs(r *AllocateProducerIDs) Result {
@@ -464,11 +557,28 @@ func DecodeImage(b []byte) (*Image, error) {
 			if err := validateReplicas(p.Index, p.Replicas, im.brokers); err != nil {
 				return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q: %w", t.Name, err)
 			}
+			if err := validateISR(&t.Partitions[j]); err != nil {
+				return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q: %w", t.Name, err)
+			}
 		}
 		im.topics[t.Name] = t
 		im.topicsByID[t.ID] = t
 	}
 	return im, nil
+}
+
+// validateISR checks a snapshot's ISR: replicas, each once, in replica
+// order. Images written before ISRs were kept have none: every replica
+// counts as in sync, as at creation.
+func validateISR(p *Partition) error {
+	if len(p.ISR) == 0 {
+		p.ISR = p.Replicas
+		return nil
+	}
+	if !slices.Equal(p.ISR, inReplicaOrder(p.Replicas, p.ISR)) {
+		return fmt.Errorf("partition %d has ISR %v, not a subset of its replicas %v in their order", p.Index, p.ISR, p.Replicas)
+	}
+	return nil
 }
 
 // Snapshot captures the current image; encoding happens in Persist, off

@@ -136,7 +136,7 @@ func TestApplyValidation(t *testing.T) {
 	im := f.Image()
 	a, _ := im.Topic("a")
 	if len(a.Partitions) != 3 || a.Partitions[0].Leader != NoLeader || a.Partitions[0].LeaderEpoch != 5 ||
-		a.Partitions[0].PartitionEpoch != 3 || a.Partitions[1].Leader != NoLeader || a.Partitions[2].Replicas[0] != 3 {
+		a.Partitions[0].PartitionEpoch != 4 || fmt.Sprint(a.Partitions[0].ISR) != "[1]" || a.Partitions[1].Leader != NoLeader || a.Partitions[2].Replicas[0] != 3 {
 		t.Fatalf("topic a: %+v", a)
 	}
 	if _, ok := im.TopicByID(idB); ok {
@@ -266,7 +266,7 @@ func randomLog(seed uint64, n int) [][]byte {
 	for range n {
 		var rec Record
 		ti := rng.IntN(len(ids))
-		switch rng.IntN(9) {
+		switch rng.IntN(10) {
 		case 0:
 			id := int32(rng.IntN(5))
 			rec = &RegisterBroker{NodeID: id, Incarnation: [16]byte{byte(rng.IntN(3) + 1)}, Listener: fmt.Sprintf("h%d:1", id), RaftAddr: fmt.Sprintf("h%d:2", id)}
@@ -287,6 +287,10 @@ func randomLog(seed uint64, n int) [][]byte {
 			rec = &PartitionChange{TopicID: ids[ti], Partition: int32(rng.IntN(3)), Leader: int32(rng.IntN(5)) - 1, LeaderEpoch: int32(rng.IntN(6))}
 		case 8:
 			rec = &AllocateProducerIDs{BlockSize: int64(rng.IntN(2000)) - 10}
+		case 9:
+			leader := int32(rng.IntN(5))
+			rec = &AlterPartition{TopicID: ids[ti], Partition: int32(rng.IntN(3)), Leader: leader, LeaderEpoch: int32(rng.IntN(6)),
+				PartitionEpoch: int32(rng.IntN(6)), ISR: []ISRMember{{NodeID: leader, BrokerEpoch: int64(rng.IntN(len(out) + 1))}}}
 		}
 		b, err := Encode(rec)
 		if err != nil {

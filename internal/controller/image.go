@@ -20,13 +20,17 @@ type Broker struct {
 	Fenced      bool     `msgpack:"fenced"`
 }
 
-// Partition is one partition of a topic. Replicas is shared between
-// images and must not be modified.
+// Partition is one partition of a topic. Replicas and ISR are shared
+// between images and must not be modified.
 type Partition struct {
 	Index       int32   `msgpack:"index"`
 	Replicas    []int32 `msgpack:"replicas"`
 	Leader      int32   `msgpack:"leader"`
 	LeaderEpoch int32   `msgpack:"leader_epoch"`
+	// ISR is the in-sync replicas, in replica order: all replicas at
+	// creation, then as the leader reports them (AlterPartition), less
+	// brokers that were fenced or restarted. Never empty.
+	ISR []int32 `msgpack:"isr"`
 	// PartitionEpoch grows with every change to the partition (KRaft).
 	PartitionEpoch int32 `msgpack:"partition_epoch"`
 }

@@ -23,6 +23,7 @@ const (
 	TypeAlterConfigs        RecordType = 7
 	TypePartitionChange     RecordType = 8
 	TypeAllocateProducerIDs RecordType = 9
+	TypeAlterPartition      RecordType = 10
 )
 
 func (t RecordType) String() string {
@@ -45,6 +46,8 @@ func (t RecordType) String() string {
 		return "PartitionChange"
 	case TypeAllocateProducerIDs:
 		return "AllocateProducerIDs"
+	case TypeAlterPartition:
+		return "AlterPartition"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -127,6 +130,28 @@ type PartitionChange struct {
 	LeaderEpoch int32    `msgpack:"leader_epoch"`
 }
 
+// ISRMember is an in-sync replica named with the epoch of the broker
+// process it was caught up in (KIP-903): a leader that has not heard from
+// a restarted broker's new incarnation cannot put it back in sync.
+type ISRMember struct {
+	NodeID      int32 `msgpack:"node_id"`
+	BrokerEpoch int64 `msgpack:"broker_epoch"`
+}
+
+// AlterPartition sets a partition's in-sync replicas as its leader decided
+// them (KRaft's AlterPartition). Leader and LeaderEpoch must be the
+// partition's current ones and PartitionEpoch the version the leader's
+// decision was based on, so a change the controller made meanwhile (a
+// broker fenced out of the ISR) is never overwritten by a stale view.
+type AlterPartition struct {
+	TopicID        [16]byte    `msgpack:"topic_id"`
+	Partition      int32       `msgpack:"partition"`
+	Leader         int32       `msgpack:"leader"`
+	LeaderEpoch    int32       `msgpack:"leader_epoch"`
+	PartitionEpoch int32       `msgpack:"partition_epoch"`
+	ISR            []ISRMember `msgpack:"isr"`
+}
+
 // AllocateProducerIDs reserves the next block of BlockSize producer ids
 // (KRaft's ProducerIdsRecord); the FSM chooses the start.
 type AllocateProducerIDs struct {
@@ -142,6 +167,7 @@ func (*CreatePartitions) Type() RecordType    { return TypeCreatePartitions }
 func (*AlterConfigs) Type() RecordType        { return TypeAlterConfigs }
 func (*PartitionChange) Type() RecordType     { return TypePartitionChange }
 func (*AllocateProducerIDs) Type() RecordType { return TypeAllocateProducerIDs }
+func (*AlterPartition) Type() RecordType      { return TypeAlterPartition }
 
 // newRecord returns an empty record of type t, or nil if t is unknown.
 func newRecord(t RecordType) Record {
@@ -164,6 +190,8 @@ func newRecord(t RecordType) Record {
 		return new(PartitionChange)
 	case TypeAllocateProducerIDs:
 		return new(AllocateProducerIDs)
+	case TypeAlterPartition:
+		return new(AlterPartition)
 	}
 	return nil
 }

@@ -23,6 +23,8 @@ func allRecords() []Record {
 		&PartitionChange{TopicID: id, Partition: 1, Leader: 2, LeaderEpoch: 7},
 		&PartitionChange{TopicID: id, Partition: 0, Leader: NoLeader, LeaderEpoch: 8},
 		&AllocateProducerIDs{BlockSize: 1000},
+		&AlterPartition{TopicID: id, Partition: 1, Leader: 2, LeaderEpoch: 7, PartitionEpoch: 3,
+			ISR: []ISRMember{{NodeID: 2, BrokerEpoch: 40}, {NodeID: 3, BrokerEpoch: 17}}},
 	}
 }
 
