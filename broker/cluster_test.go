@@ -378,4 +378,11 @@ func TestClusterFollowerRefusesFetchAndProduce(t *testing.T) {
 	if sp := produceRaw(t, ctx, cl.Broker(int(follower)), "f", rawBatch(-1, -1, -1, "x")); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("produce at follower %d: error %d, want NOT_LEADER_OR_FOLLOWER", follower, sp.ErrorCode)
 	}
+
+	// A broker holding no replica at all answers the same.
+	createClusterTopic(t, cl, "solo", 1, 1)
+	other := awaitLeaders(t, cl, "solo").Topics["solo"].Partitions[0].Leader%3 + 1
+	if sp := produceRaw(t, ctx, cl.Broker(int(other)), "solo", rawBatch(-1, -1, -1, "x")); sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce at broker %d, not a replica: error %d, want NOT_LEADER_OR_FOLLOWER", other, sp.ErrorCode)
+	}
 }
