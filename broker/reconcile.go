@@ -85,7 +85,7 @@ func (c *cluster) syncTopic(it controller.Topic) {
 		p := nt.parts[i]
 		switch {
 		case p != nil:
-			p.plog().SetConfig(lc)
+			p.repl.SetLogConfig(lc)
 		case slices.Contains(ip.Replicas, b.cfg.NodeID):
 			var err error
 			if nt.parts[i], err = c.openReplica(nt, ip); err != nil {

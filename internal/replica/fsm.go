@@ -75,7 +75,10 @@ type Result struct {
 // be called from any.
 type FSM struct {
 	dir string
-	cfg partlog.Config
+	// cfgMu guards cfg, the log's current configuration: SetLogConfig
+	// changes it and an install opens the new log with it.
+	cfgMu sync.Mutex
+	cfg   partlog.Config
 	// lg is the partition log. Installing a streamed snapshot replaces
 	// it (and closes the old one).
 	lg atomic.Pointer[partlog.Log]
@@ -504,7 +507,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if hasData {
 		// Through a store that keeps the whole stream (not NewGroup's,
 		// which stages the data as it arrives).
-		if err := stage(f.dir, f.cfg, rc, st); err != nil {
+		if err := stage(f.dir, f.logConfig(), rc, st); err != nil {
 			return err
 		}
 	}
@@ -527,6 +530,21 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 
 // install swaps the staged partition of st in for the live one. Caller
 // holds mu.
+// SetLogConfig changes the partition log's configuration (retention,
+// segment size, ...), now and for any log a later snapshot install opens.
+func (f *FSM) SetLogConfig(cfg partlog.Config) {
+	f.cfgMu.Lock()
+	defer f.cfgMu.Unlock()
+	f.cfg = cfg
+	f.Log().SetConfig(cfg)
+}
+
+func (f *FSM) logConfig() partlog.Config {
+	f.cfgMu.Lock()
+	defer f.cfgMu.Unlock()
+	return f.cfg
+}
+
 func (f *FSM) install(st *fsmState) error {
 	f.ckMu.Lock()
 	defer f.ckMu.Unlock()
@@ -539,11 +557,15 @@ func (f *FSM) install(st *fsmState) error {
 	if err := swapStage(f.dir); err != nil {
 		return err
 	}
+	f.cfgMu.Lock()
 	l, err := partlog.Open(f.dir, f.cfg)
+	if err == nil {
+		f.lg.Store(l)
+	}
+	f.cfgMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("replica: install: %w", err)
 	}
-	f.lg.Store(l)
 	f.broken = nil
 	f.reset(st)
 	f.ckIndex = st.Index

@@ -228,6 +228,10 @@ func (g *Group) FSM() *FSM { return g.fsm }
 // after partlog.ErrClosed.
 func (g *Group) Log() *partlog.Log { return g.fsm.Log() }
 
+// SetLogConfig changes the partition log's configuration, including for
+// a log a later snapshot install opens (Log().SetConfig would be lost).
+func (g *Group) SetLogConfig(cfg partlog.Config) { g.fsm.SetLogConfig(cfg) }
+
 // HighWatermark is the offset below which records are committed and
 // applied on this replica.
 func (g *Group) HighWatermark() int64 { return g.fsm.HighWatermark() }

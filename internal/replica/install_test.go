@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // leaderWithData returns an FSM holding entries(t) plus more batches
@@ -87,6 +88,26 @@ func TestRestoreFromStream(t *testing.T) {
 		t.Fatal("not installed")
 	}
 	checkInstalled(t, g, ld, st)
+}
+
+// TestInstallKeepsLogConfig: a config set after the FSM opened applies to
+// the log an install opens, not only to the one it replaced.
+func TestInstallKeepsLogConfig(t *testing.T) {
+	_, _, stream := leaderWithData(t)
+	g := openFSM(t, behind(t))
+	defer g.Close()
+	cfg := g.Log().Config()
+	cfg.RetentionTime = 12345 * time.Millisecond
+	g.SetLogConfig(cfg)
+	if err := g.Restore(io.NopCloser(bytes.NewReader(stream))); err != nil {
+		t.Fatal(err)
+	}
+	if g.installs.Load() != 1 {
+		t.Fatal("not installed")
+	}
+	if got := g.Log().Config().RetentionTime; got != 12345*time.Millisecond {
+		t.Fatalf("installed log has retention %v, want the 12.345s set before the install", got)
+	}
 }
 
 // TestInstallCrash interrupts the swap of a staged install after every

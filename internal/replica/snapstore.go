@@ -215,7 +215,7 @@ func (k *snapshotSink) decode(pr *io.PipeReader) {
 	st, hasData, err := readStreamHead(pr)
 	if err == nil && hasData {
 		f := k.store.fsm
-		err = stage(f.dir, f.cfg, pr, st)
+		err = stage(f.dir, f.logConfig(), pr, st)
 	}
 	// Unblock a writer still writing after a failure; after success the
 	// stream must be over (readSegments checks), so nothing is lost.
