@@ -195,6 +195,20 @@ func TestClusterConsumerGroupFailsOver(t *testing.T) {
 	if n := consume(50, "y-"); n != 50 {
 		t.Fatalf("after coordinator failover %d of the first 50 records read were new ones: committed offsets were lost", n)
 	}
+	// __consumer_offsets replicas allocate small Raft log segments.
+	wals, _ := filepath.Glob(filepath.Join(c.DataDir(int(coord)%3), "raft", "__consumer_offsets-*", "wal", "*.wal"))
+	if len(wals) == 0 {
+		t.Fatal("no __consumer_offsets raft-wal segments found")
+	}
+	for _, w := range wals {
+		fi, err := os.Stat(w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > 1<<20 {
+			t.Errorf("%s is %d bytes; want at most 1 MiB", w, fi.Size())
+		}
+	}
 }
 
 func TestClusterRemovesTopicDeletedWhileNodeDown(t *testing.T) {
