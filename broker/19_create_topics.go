@@ -36,16 +36,17 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 	if partitions == -1 {
 		partitions = b.cfg.DefaultPartitions
 	}
-	if c := b.cluster; c != nil {
-		return c.createFromRequest(rt, partitions, validateOnly, st)
+	assign, err := requestAssignment(rt)
+	if err != nil {
+		return err
 	}
-	if len(rt.ReplicaAssignment) > 0 {
-		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
-			return errorf(kerr.InvalidRequest, "a replica assignment excludes a partition count and replication factor")
-		}
-		partitions = int32(len(rt.ReplicaAssignment))
-		for _, a := range rt.ReplicaAssignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != b.cfg.NodeID {
+	if c := b.cluster; c != nil {
+		return c.createFromRequest(rt, partitions, assign, validateOnly, st)
+	}
+	if assign != nil {
+		partitions = int32(len(assign))
+		for _, rs := range assign {
+			if len(rs) != 1 || rs[0] != b.cfg.NodeID {
 				return errorf(kerr.InvalidReplicaAssignment, "replica assignment must name only broker %d, the one broker of this cluster", b.cfg.NodeID)
 			}
 		}
@@ -83,12 +84,31 @@ func (b *Broker) fillCreatedConfigs(configs map[string]string, st *kmsg.CreateTo
 	}
 }
 
-// createFromRequest is CreateTopics in a cluster. Manual replica
-// assignments are refused: placement is the controller's.
-func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions int32, validateOnly bool, st *kmsg.CreateTopicsResponseTopic) error {
-	if len(rt.ReplicaAssignment) > 0 {
-		return errorf(kerr.InvalidReplicaAssignment, "manual replica assignment is not supported; the controller places replicas")
+// requestAssignment returns a CreateTopics topic's manual replica
+// assignment in partition order (nil if it has none), which must name
+// every partition from 0 once and comes instead of a partition count and
+// replication factor.
+func requestAssignment(rt kmsg.CreateTopicsRequestTopic) ([][]int32, error) {
+	if len(rt.ReplicaAssignment) == 0 {
+		return nil, nil
 	}
+	if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+		return nil, errorf(kerr.InvalidRequest, "a replica assignment excludes a partition count and replication factor")
+	}
+	assign := make([][]int32, len(rt.ReplicaAssignment))
+	for _, a := range rt.ReplicaAssignment {
+		if a.Partition < 0 || int(a.Partition) >= len(assign) || assign[a.Partition] != nil || len(a.Replicas) == 0 {
+			return nil, errorf(kerr.InvalidReplicaAssignment,
+				"the assignment must give partitions 0 to %d each a non-empty replica list once", len(assign)-1)
+		}
+		assign[a.Partition] = a.Replicas
+	}
+	return assign, nil
+}
+
+// createFromRequest is CreateTopics in a cluster: the controller places
+// the replicas unless the request assigns them.
+func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions int32, assign [][]int32, validateOnly bool, st *kmsg.CreateTopicsResponseTopic) error {
 	configs, err := requestConfigs(rt.Configs)
 	if err != nil {
 		return err
@@ -97,14 +117,20 @@ func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions
 	if rf == -1 {
 		rf = c.b.cfg.DefaultReplicationFactor
 	}
-	if live := len(c.ctl.Image().UnfencedBrokers()); int(rf) > live {
+	img := c.ctl.Image()
+	if assign != nil {
+		partitions, rf = int32(len(assign)), int16(len(assign[0]))
+		if err := img.CheckAssignment(assign); err != nil {
+			return controllerError(err)
+		}
+	} else if live := len(img.UnfencedBrokers()); int(rf) > live {
 		return errorf(kerr.InvalidReplicationFactor, "Replication factor: %d larger than available brokers: %d.", rf, live)
 	}
 	if validateOnly {
 		if err := c.b.validateNewTopic(rt.Topic, partitions, configs); err != nil {
 			return err
 		}
-	} else if st.TopicID, err = c.createTopic(rt.Topic, partitions, rf, configs); err != nil {
+	} else if st.TopicID, err = c.createTopic(rt.Topic, partitions, rf, configs, assign); err != nil {
 		return err
 	}
 	st.NumPartitions, st.ReplicationFactor = partitions, rf

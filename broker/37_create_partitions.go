@@ -19,12 +19,11 @@ func handleCreatePartitions(c *conn, req *kmsg.CreatePartitionsRequest) response
 }
 
 func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
-	if b.cluster != nil && len(rt.Assignment) > 0 {
-		return errorf(kerr.InvalidReplicaAssignment, "manual replica assignment is not supported; the controller places replicas")
-	}
+	var assign [][]int32 // the new partitions' replicas, if the request assigns them
 	for _, a := range rt.Assignment {
+		assign = append(assign, a.Replicas)
 		for _, r := range a.Replicas {
-			if r != b.cfg.NodeID {
+			if b.cluster == nil && r != b.cfg.NodeID {
 				return errorf(kerr.InvalidReplicaAssignment, "broker %d does not exist; this cluster has only broker %d", r, b.cfg.NodeID)
 			}
 		}
@@ -37,8 +36,15 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return errorf(kerr.InvalidRequest, "topic %q is internal", rt.Topic)
 	case rt.Count <= int32(len(t.parts)):
 		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.parts), rt.Count)
+	case assign != nil && len(assign) != int(rt.Count)-len(t.parts):
+		return errorf(kerr.InvalidReplicaAssignment, "%d replica assignments given for %d new partitions", len(assign), int(rt.Count)-len(t.parts))
+	case validateOnly && assign != nil && b.cluster != nil:
+		if err := b.cluster.ctl.Image().CheckAssignment(assign); err != nil {
+			return controllerError(err)
+		}
+		return b.checkPartitionCount(rt.Count)
 	case validateOnly:
 		return b.checkPartitionCount(rt.Count)
 	}
-	return b.addPartitions(rt.Topic, rt.Count)
+	return b.addPartitions(rt.Topic, rt.Count, assign)
 }

@@ -20,9 +20,10 @@ import (
 // adminTimeout bounds one forwarded metadata change.
 const adminTimeout = 10 * time.Second
 
-// createClusterTopic creates a topic through the controller and returns its
-// id once this broker's metadata has it.
-func (c *cluster) createTopic(name string, partitions int32, rf int16, configs map[string]string) ([16]byte, error) {
+// createTopic creates a topic through the controller and returns its id
+// once this broker's metadata has it. The controller places partitions×rf
+// replicas, or takes assign's if it is not nil.
+func (c *cluster) createTopic(name string, partitions int32, rf int16, configs map[string]string, assign [][]int32) ([16]byte, error) {
 	if err := validateTopicName(name); err != nil {
 		return [16]byte{}, errorf(kerr.InvalidTopicException, "%v", err)
 	}
@@ -40,7 +41,13 @@ func (c *cluster) createTopic(name string, partitions int32, rf int16, configs m
 	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
 	defer cancel()
-	id, err := c.remote.CreateTopic(ctx, name, int(partitions), int(rf), configs)
+	var id [16]byte
+	var err error
+	if assign != nil {
+		id, err = c.remote.CreateTopicAssigned(ctx, name, assign, configs)
+	} else {
+		id, err = c.remote.CreateTopic(ctx, name, int(partitions), int(rf), configs)
+	}
 	if err != nil {
 		return id, controllerError(err)
 	}
@@ -70,11 +77,18 @@ func (c *cluster) deleteTopic(name string) error {
 	})
 }
 
-// addPartitions grows a topic through the controller.
-func (c *cluster) addPartitions(t *topic, total int32) error {
+// addPartitions grows a topic through the controller, which places the
+// new replicas unless assign (one list per new partition) is not nil.
+func (c *cluster) addPartitions(t *topic, total int32, assign [][]int32) error {
 	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
 	defer cancel()
-	if err := c.remote.CreatePartitions(ctx, t.id, int(total)); err != nil {
+	var err error
+	if assign != nil {
+		err = c.remote.CreatePartitionsAssigned(ctx, t.id, int(total), assign)
+	} else {
+		err = c.remote.CreatePartitions(ctx, t.id, int(total))
+	}
+	if err != nil {
 		return controllerError(err)
 	}
 	return c.await(ctx, func() bool {

@@ -67,7 +67,7 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	}
 	// As Kafka: the topic is created now and reported without leaders;
 	// the client asks again once its partitions have elected them.
-	_, err := c.createTopic(name, c.b.cfg.DefaultPartitions, -1, nil)
+	_, err := c.createTopic(name, c.b.cfg.DefaultPartitions, -1, nil, nil)
 	st.ErrorCode = kerr.LeaderNotAvailable.Code
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		st.ErrorCode = errCode(err)
@@ -164,7 +164,7 @@ func (c *cluster) coordinator(group string) (int32, string, int32, error) {
 	img := c.ctl.Image()
 	t, ok := img.Topic(offsetsTopic)
 	if !ok {
-		_, err := c.createTopic(offsetsTopic, c.b.cfg.OffsetsPartitions, c.b.cfg.DefaultReplicationFactor, offsetsTopicConfigs())
+		_, err := c.createTopic(offsetsTopic, c.b.cfg.OffsetsPartitions, c.b.cfg.DefaultReplicationFactor, offsetsTopicConfigs(), nil)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", offsetsTopic, err)
 		}

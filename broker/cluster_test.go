@@ -131,16 +131,81 @@ func TestClusterReplicatesAndSurvivesLeaderStop(t *testing.T) {
 	produceN(t, cl, "orders", "c", 30)
 }
 
-func TestClusterRefusesReplicationFactorAboveBrokers(t *testing.T) {
+// TestClusterPlacement covers how replicas are placed: by the controller
+// (refusing a replication factor above the broker count, as Kafka does)
+// or by a manual assignment in CreateTopics and CreatePartitions.
+func TestClusterPlacement(t *testing.T) {
 	c := brokertest.StartCluster(t, 3, fastRaft)
 	cl := clusterClient(t, c)
-	resp, err := kadm.NewClient(cl).CreateTopic(context.Background(), 1, 4, nil, "too-many")
+	ctx := context.Background()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 4, nil, "too-many")
 	if err == nil {
 		err = resp.Err
 	}
 	if !errors.Is(err, kerr.InvalidReplicationFactor) {
 		t.Fatalf("replication factor 4 on 3 brokers: got %v, want INVALID_REPLICATION_FACTOR", err)
 	}
+
+	create := func(name string, parts int32, rf int16, assign ...[]int32) error {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.TimeoutMillis = 10000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, parts, rf
+		for i, rs := range assign {
+			a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			a.Partition, a.Replicas = int32(i), rs
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kerr.ErrorForCode(resp.Topics[0].ErrorCode)
+	}
+	for _, bad := range []struct {
+		parts  int32
+		assign [][]int32
+		want   error
+	}{
+		{-1, [][]int32{{1, 9}}, kerr.InvalidReplicaAssignment},      // no broker 9
+		{-1, [][]int32{{1, 2}, {3}}, kerr.InvalidReplicaAssignment}, // uneven
+		{-1, [][]int32{{1, 1}}, kerr.InvalidReplicaAssignment},      // twice
+		{2, [][]int32{{1, 2}}, kerr.InvalidRequest},                 // count too
+	} {
+		if err := create("bad", bad.parts, -1, bad.assign...); !errors.Is(err, bad.want) {
+			t.Errorf("assignment %v (partitions %d): %v, want %v", bad.assign, bad.parts, err, bad.want)
+		}
+	}
+	if err := create("manual", -1, -1, []int32{3, 1}, []int32{2, 3}); err != nil {
+		t.Fatalf("create with an assignment: %v", err)
+	}
+	adm := kadm.NewClient(cl)
+	grow, err := adm.CreatePartitions(ctx, 1, "manual") // placed by the controller
+	if err == nil {
+		err = grow.Error()
+	}
+	if err != nil {
+		t.Fatalf("add a placed partition: %v", err)
+	}
+	grow2 := kmsg.NewPtrCreatePartitionsRequest()
+	grow2.TimeoutMillis = 10000
+	gt := kmsg.NewCreatePartitionsRequestTopic()
+	gt.Topic, gt.Count = "manual", 4
+	gt.Assignment = []kmsg.CreatePartitionsRequestTopicAssignment{{Replicas: []int32{1, 2}}}
+	grow2.Topics = append(grow2.Topics, gt)
+	gresp, err := grow2.RequestWith(ctx, cl)
+	if err != nil || gresp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("add an assigned partition: %v %+v", err, gresp)
+	}
+	md := awaitLeaders(t, cl, "manual")
+	ps := md.Topics["manual"].Partitions
+	for i, want := range [][]int32{{3, 1}, {2, 3}, nil, {1, 2}} {
+		if got := ps[int32(i)].Replicas; len(got) != 2 || want != nil && fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("partition %d has replicas %v, want %v (2 replicas)", i, got, want)
+		}
+	}
+	produceN(t, cl, "manual", "m", 40)
 }
 
 func TestClusterConsumerGroupFailsOver(t *testing.T) {

@@ -121,11 +121,11 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 	}
 	p := newPartition(t.name, ip.Index, nil, b.log)
 	g, err := replica.NewGroup(replica.Config{
-		ID:      raft.ServerID(nodeName(b.cfg.NodeID)),
-		Dir:     b.partitionDir(t.name, ip.Index),
-		RaftDir: c.raftDir(t.name, ip.Index),
-		Log:     logConfig(b.cfg, t.configs),
-		Raft:    c.raftConfig(),
+		ID:                   raft.ServerID(nodeName(b.cfg.NodeID)),
+		Dir:                  b.partitionDir(t.name, ip.Index),
+		RaftDir:              c.raftDir(t.name, ip.Index),
+		Log:                  logConfig(b.cfg, t.configs),
+		Raft:                 c.raftConfig(),
 		WALSegmentBytes:      walSegmentBytes(t),
 		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
 		Transport:            trans,

@@ -238,14 +238,15 @@ func (b *Broker) deleteTopic(name string) error {
 // removes any left behind by a crash.
 const deletedSuffix = "-delete"
 
-// addPartitions grows a topic to total partitions.
-func (b *Broker) addPartitions(name string, total int32) error {
+// addPartitions grows a topic to total partitions; in a cluster, assign
+// (if not nil) gives the new partitions' replicas.
+func (b *Broker) addPartitions(name string, total int32, assign [][]int32) error {
 	if b.cluster != nil {
 		t := b.lookupTopic(name)
 		if t == nil {
 			return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
 		}
-		return b.cluster.addPartitions(t, total)
+		return b.cluster.addPartitions(t, total, assign)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -163,8 +163,17 @@ func TestClusterReplicatesImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := leader.ctl.CreatePartitions(auditID, 4); err != nil {
+	if err := leader.ctl.CreatePartitions(auditID, 3); err != nil {
 		t.Fatal(err)
+	}
+	if err := leader.ctl.CreatePartitionsAssigned(auditID, 5, [][]int32{{3, 1}}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+		t.Fatalf("one assignment for two new partitions: %v", err)
+	}
+	if err := leader.ctl.CreatePartitionsAssigned(auditID, 4, [][]int32{{3, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leader.ctl.CreateTopicAssigned("solo", [][]int32{{2}, {4}}, nil); !errors.Is(err, ErrInvalidReplicaAssignment) {
+		t.Fatalf("assignment to an unregistered broker: %v", err)
 	}
 	if err := leader.ctl.AlterConfigs(auditID, map[string]string{"cleanup.policy": "compact"}); err != nil {
 		t.Fatal(err)
@@ -182,7 +191,8 @@ func TestClusterReplicatesImage(t *testing.T) {
 	if orders.ID != ordersID || len(orders.Partitions) != 6 || orders.Configs["retention.ms"] != "60000" {
 		t.Fatalf("orders %+v", orders)
 	}
-	if audit := im.mustTopic(t, "audit"); len(audit.Partitions) != 4 || audit.Configs["cleanup.policy"] != "compact" {
+	if audit := im.mustTopic(t, "audit"); len(audit.Partitions) != 4 || audit.Configs["cleanup.policy"] != "compact" ||
+		fmt.Sprint(audit.Partitions[3].Replicas) != "[3 1]" {
 		t.Fatalf("audit %+v", audit)
 	}
 

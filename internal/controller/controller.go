@@ -150,6 +150,19 @@ func (c *Controller) FenceBroker(nodeID int32, epoch int64) error {
 // CreateTopic places partitions×rf replicas on the unfenced brokers and
 // creates the topic with a new random id, which it returns.
 func (c *Controller) CreateTopic(name string, partitions, rf int, configs map[string]string) ([16]byte, error) {
+	return c.createTopic(name, configs, func(img *Image) ([][]int32, error) {
+		return Place(img.UnfencedBrokers(), partitions, rf, img.ReplicaLoad())
+	})
+}
+
+// CreateTopicAssigned creates a topic whose partition i has the replicas
+// assign[i], the first being its preferred leader (Kafka's manual replica
+// assignment). The brokers must be registered, not necessarily in service.
+func (c *Controller) CreateTopicAssigned(name string, assign [][]int32, configs map[string]string) ([16]byte, error) {
+	return c.createTopic(name, configs, func(*Image) ([][]int32, error) { return assign, nil })
+}
+
+func (c *Controller) createTopic(name string, configs map[string]string, place func(*Image) ([][]int32, error)) ([16]byte, error) {
 	if err := validateTopicName(name); err != nil {
 		return [16]byte{}, err
 	}
@@ -160,9 +173,12 @@ func (c *Controller) CreateTopic(name string, partitions, rf int, configs map[st
 	if _, ok := img.Topic(name); ok {
 		return [16]byte{}, errf(ErrTopicExists, "Topic '%s' already exists.", name)
 	}
-	placed, err := Place(img.UnfencedBrokers(), partitions, rf, img.ReplicaLoad())
+	placed, err := place(img)
 	if err != nil {
 		return [16]byte{}, err
+	}
+	if len(placed) == 0 {
+		return [16]byte{}, errf(ErrInvalidPartitions, "Number of partitions must be larger than 0.")
 	}
 	rec := &CreateTopic{Name: name, ID: newTopicID(), Configs: configs, Partitions: assignments(0, placed)}
 	if _, err := c.apply(rec); err != nil {
@@ -180,6 +196,23 @@ func (c *Controller) DeleteTopic(id [16]byte) error {
 // CreatePartitions grows a topic to total partitions, placing the new
 // ones with the topic's replication factor.
 func (c *Controller) CreatePartitions(id [16]byte, total int) error {
+	return c.createPartitions(id, total, func(img *Image, n, rf int) ([][]int32, error) {
+		return Place(img.UnfencedBrokers(), n, rf, img.ReplicaLoad())
+	})
+}
+
+// CreatePartitionsAssigned grows a topic to total partitions, the i-th
+// new one with the replicas assign[i] (one list per new partition).
+func (c *Controller) CreatePartitionsAssigned(id [16]byte, total int, assign [][]int32) error {
+	return c.createPartitions(id, total, func(_ *Image, n, _ int) ([][]int32, error) {
+		if n != len(assign) {
+			return nil, errf(ErrInvalidReplicaAssignment, "%d assignments given for %d new partitions.", len(assign), n)
+		}
+		return assign, nil
+	})
+}
+
+func (c *Controller) createPartitions(id [16]byte, total int, place func(img *Image, n, rf int) ([][]int32, error)) error {
 	img, err := c.leaderImage()
 	if err != nil {
 		return err
@@ -195,7 +228,7 @@ func (c *Controller) CreatePartitions(id [16]byte, total int) error {
 	case total > MaxPartitions:
 		return errf(ErrInvalidPartitions, "Number of partitions %d exceeds the limit of %d.", total, MaxPartitions)
 	}
-	placed, err := Place(img.UnfencedBrokers(), total-have, len(t.Partitions[0].Replicas), img.ReplicaLoad())
+	placed, err := place(img, total-have, len(t.Partitions[0].Replicas))
 	if err != nil {
 		return err
 	}

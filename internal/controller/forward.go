@@ -44,6 +44,7 @@ type call struct {
 	Listener    string            `msgpack:"listener,omitempty"`
 	RaftAddr    string            `msgpack:"raft_addr,omitempty"`
 	Alter       *AlterPartition   `msgpack:"alter,omitempty"`
+	Assign      [][]int32         `msgpack:"assign,omitempty"`
 }
 
 // reply is a forwarded call's outcome.
@@ -74,8 +75,12 @@ func (c *Controller) dispatch(in call) reply {
 		out.TopicID, err = c.CreateTopic(in.Name, in.Partitions, in.RF, in.Configs)
 	case "delete_topic":
 		err = c.DeleteTopic(in.TopicID)
+	case "create_topic_assigned":
+		out.TopicID, err = c.CreateTopicAssigned(in.Name, in.Assign, in.Configs)
 	case "create_partitions":
 		err = c.CreatePartitions(in.TopicID, in.Partitions)
+	case "create_partitions_assigned":
+		err = c.CreatePartitionsAssigned(in.TopicID, in.Partitions, in.Assign)
 	case "alter_configs":
 		err = c.AlterConfigs(in.TopicID, in.Configs)
 	case "report_leader":
@@ -215,6 +220,12 @@ func (r *Remote) CreateTopic(ctx context.Context, name string, partitions, rf in
 	return out.TopicID, err
 }
 
+// CreateTopicAssigned is Controller.CreateTopicAssigned on the leader.
+func (r *Remote) CreateTopicAssigned(ctx context.Context, name string, assign [][]int32, configs map[string]string) ([16]byte, error) {
+	out, err := r.do(ctx, call{Op: "create_topic_assigned", Name: name, Assign: assign, Configs: configs})
+	return out.TopicID, err
+}
+
 // DeleteTopic is Controller.DeleteTopic on the leader.
 func (r *Remote) DeleteTopic(ctx context.Context, id [16]byte) error {
 	_, err := r.do(ctx, call{Op: "delete_topic", TopicID: id})
@@ -224,6 +235,12 @@ func (r *Remote) DeleteTopic(ctx context.Context, id [16]byte) error {
 // CreatePartitions is Controller.CreatePartitions on the leader.
 func (r *Remote) CreatePartitions(ctx context.Context, id [16]byte, total int) error {
 	_, err := r.do(ctx, call{Op: "create_partitions", TopicID: id, Partitions: total})
+	return err
+}
+
+// CreatePartitionsAssigned is Controller.CreatePartitionsAssigned on the leader.
+func (r *Remote) CreatePartitionsAssigned(ctx context.Context, id [16]byte, total int, assign [][]int32) error {
+	_, err := r.do(ctx, call{Op: "create_partitions_assigned", TopicID: id, Partitions: total, Assign: assign})
 	return err
 }
 

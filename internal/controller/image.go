@@ -138,6 +138,21 @@ func (im *Image) Topics() []Topic {
 	return out
 }
 
+// CheckAssignment validates a manual replica assignment, one replica list
+// per partition, against the registered brokers: the FSM applies the same
+// rules when the topic or partitions are created.
+func (im *Image) CheckAssignment(assign [][]int32) error {
+	for i, rs := range assign {
+		if len(rs) != len(assign[0]) {
+			return errf(ErrInvalidReplicaAssignment, "Partition %d has %d replicas; all partitions must have %d.", i, len(rs), len(assign[0]))
+		}
+		if err := validateReplicas(int32(i), rs, im.brokers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReplicaLoad counts the partition replicas each broker hosts, the
 // existing load Place balances against.
 func (im *Image) ReplicaLoad() map[int32]int {
