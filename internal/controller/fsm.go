@@ -301,15 +301,31 @@ func validateReplicas(index int32, replicas []int32, brokers map[int32]*Broker) 
 	return nil
 }
 
-func (b *builder) partitionChange(r *PartitionChange) error {
-	t, ok := b.next.topicsByID[r.TopicID]
+// partition looks a partition up by topic id and index.
+func (b *builder) partition(id [16]byte, index int32) (*Topic, Partition, error) {
+	t, ok := b.next.topicsByID[id]
 	if !ok {
-		return errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)
+		return nil, Partition{}, errf(ErrUnknownTopic, "Topic id %x does not exist.", id)
 	}
-	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
-		return errf(ErrUnknownTopic, "Topic '%s' has no partition %d.", t.Name, r.Partition)
+	if index < 0 || int(index) >= len(t.Partitions) {
+		return nil, Partition{}, errf(ErrUnknownTopic, "Topic '%s' has no partition %d.", t.Name, index)
 	}
-	p := t.Partitions[r.Partition]
+	return t, t.Partitions[index], nil
+}
+
+// putPartition replaces one partition of t (copy-on-write).
+func (b *builder) putPartition(t *Topic, p Partition) {
+	nt := *t
+	nt.Partitions = slices.Clone(t.Partitions)
+	nt.Partitions[p.Index] = p
+	b.putTopic(&nt)
+}
+
+func (b *builder) partitionChange(r *PartitionChange) error {
+	t, p, err := b.partition(r.TopicID, r.Partition)
+	if err != nil {
+		return err
+	}
 	if r.Leader != NoLeader && !slices.Contains(p.Replicas, r.Leader) {
 		return errf(ErrInvalidRequest, "Broker %d is not a replica of %s-%d.", r.Leader, t.Name, r.Partition)
 	}
@@ -333,10 +349,7 @@ func (b *builder) partitionChange(r *PartitionChange) error {
 		p.ISR = inReplicaOrder(p.Replicas, append(slices.Clone(p.ISR), r.Leader))
 	}
 	p.PartitionEpoch++
-	nt := *t
-	nt.Partitions = slices.Clone(t.Partitions)
-	nt.Partitions[r.Partition] = p
-	b.putTopic(&nt)
+	b.putPartition(t, p)
 	return nil
 }
 
@@ -344,14 +357,10 @@ func (b *builder) partitionChange(r *PartitionChange) error {
 // replica on a broker in service, in the epoch the leader saw it caught
 // up in; the leader must be the current one and must be a member.
 func (b *builder) alterPartition(r *AlterPartition) error {
-	t, ok := b.next.topicsByID[r.TopicID]
-	if !ok {
-		return errf(ErrUnknownTopic, "Topic id %x does not exist.", r.TopicID)
+	t, p, err := b.partition(r.TopicID, r.Partition)
+	if err != nil {
+		return err
 	}
-	if r.Partition < 0 || int(r.Partition) >= len(t.Partitions) {
-		return errf(ErrUnknownTopic, "Topic '%s' has no partition %d.", t.Name, r.Partition)
-	}
-	p := t.Partitions[r.Partition]
 	switch {
 	case r.Leader != p.Leader || r.LeaderEpoch != p.LeaderEpoch:
 		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
@@ -377,10 +386,7 @@ func (b *builder) alterPartition(r *AlterPartition) error {
 	}
 	p.ISR = inReplicaOrder(p.Replicas, isr)
 	p.PartitionEpoch++
-	nt := *t
-	nt.Partitions = slices.Clone(t.Partitions)
-	nt.Partitions[r.Partition] = p
-	b.putTopic(&nt)
+	b.putPartition(t, p)
 	return nil
 }
 
