@@ -247,6 +247,19 @@ func testDevCluster(t *testing.T, nodes int) {
 		t.Errorf("partition 0 row = %q, want %d replicas:\n%s", f, nodes, r.stdout)
 	}
 
+	if nodes >= 2 { // a manual replica assignment, as kafka-topics writes one
+		mustWeir(t, bootstrap, "", "topic", "create", "m", "--replica-assignment", "2:1,1:2")
+		// Another broker's metadata may lag the controller's by a moment.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if r = weir(t, bootstrap, "", "topic", "describe", "m"); r.code == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if f0, f1 := row(r.stdout, "0"), row(r.stdout, "1"); len(f0) != 8 || len(f1) != 8 || f0[3] != "2,1" || f1[3] != "1,2" {
+			t.Errorf("assigned topic rows %q and %q, want replicas 2,1 and 1,2:\n%s", f0, f1, r.stdout)
+		}
+	}
+
 	dataDir := regexp.MustCompile(`data in (\S+)/node-1\n`).FindStringSubmatch(p.stderr.String())
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(t); code != 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -154,5 +155,17 @@ func TestShowProgress(t *testing.T) {
 	stop()
 	if !strings.HasSuffix(out.String(), "\r\033[K") {
 		t.Errorf("progress did not clear its line: %q", out.String())
+	}
+}
+
+func TestParseAssignment(t *testing.T) {
+	got, err := parseAssignment("1:2:3, 2:3:1,3:1:2")
+	if err != nil || fmt.Sprint(got) != "[[1 2 3] [2 3 1] [3 1 2]]" {
+		t.Fatalf("parseAssignment = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "1:2,3", "1:x", "1:-2", "1,,2"} {
+		if got, err := parseAssignment(bad); err == nil {
+			t.Errorf("parseAssignment(%q) = %v, want an error", bad, got)
+		}
 	}
 }

@@ -28,10 +28,13 @@ func (a *app) topicCmd(ctx context.Context, w io.Writer, args []string) error {
 }
 
 func (a *app) topicCreate(ctx context.Context, w io.Writer, args []string) error {
-	fs := a.newFlags("topic create", "weir topic create NAME [--partitions N] [--replication-factor R] [--config key=value ...]",
+	fs := a.newFlags("topic create", "weir topic create NAME [--partitions N] [--replication-factor R | --replica-assignment LIST] [--config key=value ...]",
 		"Creates the topic NAME.")
 	partitions := fs.Int("partitions", -1, "create `N` partitions (default: the broker's default)")
 	replication := fs.Int("replication-factor", -1, "keep `R` replicas of each partition (default: the broker's default)")
+	assignment := fs.String("replica-assignment", "",
+		"place partition i on the node ids of the i-th entry of `LIST`, e.g. 1:2,2:3,3:1 (the first is the preferred leader); "+
+			"instead of --partitions and --replication-factor")
 	var configs keyValues
 	fs.Var(&configs, "config", "topic config `key=value`, repeatable (e.g. cleanup.policy=compact)")
 	pos, err := fs.parse(w, args)
@@ -52,6 +55,16 @@ func (a *app) topicCreate(ctx context.Context, w io.Writer, args []string) error
 	for _, kv := range configs {
 		cfg[kv.key] = kmsg.StringPtr(kv.value)
 	}
+	if *assignment != "" {
+		assign, err := parseAssignment(*assignment)
+		if err != nil {
+			return fs.usageErr("--replica-assignment: %v", err)
+		}
+		if *partitions != -1 || *replication != -1 {
+			return fs.usageErr("--replica-assignment replaces --partitions and --replication-factor")
+		}
+		return a.createAssigned(ctx, w, name, assign, cfg)
+	}
 
 	adm, err := a.admin(ctx)
 	if err != nil {
@@ -64,6 +77,67 @@ func (a *app) topicCreate(ctx context.Context, w io.Writer, args []string) error
 	}
 	fmt.Fprintf(w, "created topic %s (%s, replication factor %d)\n",
 		name, plural(int64(resp.NumPartitions), "partition"), resp.ReplicationFactor)
+	return nil
+}
+
+// parseAssignment parses kafka-topics' --replica-assignment form: one
+// entry per partition, comma-separated, of colon-separated node ids.
+func parseAssignment(s string) ([][]int32, error) {
+	var out [][]int32
+	for i, part := range strings.Split(s, ",") {
+		var rs []int32
+		for _, id := range strings.Split(part, ":") {
+			n, err := strconv.ParseInt(strings.TrimSpace(id), 10, 32)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("partition %d: %q is not a node id", i, id)
+			}
+			rs = append(rs, int32(n))
+		}
+		if len(out) > 0 && len(rs) != len(out[0]) {
+			return nil, fmt.Errorf("partition %d has %d replicas, partition 0 has %d", i, len(rs), len(out[0]))
+		}
+		out = append(out, rs)
+	}
+	return out, nil
+}
+
+// createAssigned creates a topic with a manual replica assignment, which
+// kadm's CreateTopic cannot express.
+func (a *app) createAssigned(ctx context.Context, w io.Writer, name string, assign [][]int32, cfg map[string]*string) error {
+	cl, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+	for i, rs := range assign {
+		ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		ra.Partition, ra.Replicas = int32(i), rs
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	}
+	for k, v := range cfg {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = k, v
+		rt.Configs = append(rt.Configs, c)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return topicErr(name, err, "")
+	}
+	st := resp.Topics[0]
+	if err := kerr.ErrorForCode(st.ErrorCode); err != nil {
+		var msg string
+		if st.ErrorMessage != nil {
+			msg = *st.ErrorMessage
+		}
+		return topicErr(name, err, msg)
+	}
+	fmt.Fprintf(w, "created topic %s (%s, replication factor %d)\n",
+		name, plural(int64(len(assign)), "partition"), len(assign[0]))
 	return nil
 }
 
