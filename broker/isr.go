@@ -159,7 +159,13 @@ func (c *cluster) tendISR(ctx context.Context, img *controller.Image, id [16]byt
 		TopicID: id, Partition: p.index, Leader: self, LeaderEpoch: ip.LeaderEpoch,
 		PartitionEpoch: ip.PartitionEpoch, ISR: isr,
 	})
-	c.b.log.Info("changing ISR", "topic", p.topic, "partition", p.index, "from", ip.ISR, "to", isrNodes(isr), "err", err)
+	if err != nil {
+		// Typically a stale view (the image moved on): the next tick
+		// decides again from the newer image.
+		c.b.log.Debug("ISR change refused", "topic", p.topic, "partition", p.index, "to", isrNodes(isr), "err", err)
+		return
+	}
+	c.b.log.Info("ISR changed", "topic", p.topic, "partition", p.index, "from", ip.ISR, "to", isrNodes(isr))
 }
 
 // inSyncReplicas counts a partition's ISR members on brokers in service.
