@@ -58,8 +58,20 @@ func TestPacer(t *testing.T) {
 	if err != nil || time.Now().Before(due) {
 		t.Errorf("Wait(5) returned early or failed: %v", err)
 	}
+	// Many events close together: the pacer reuses its clock reading and
+	// timer, and still never lets one go early.
+	fast := NewPacer(200_000)
+	for i := range int64(2000) {
+		due, err := fast.Wait(context.Background(), i)
+		if now := time.Now(); err != nil || now.Before(due) {
+			t.Fatalf("Wait(%d) = %v, %v at %v: early or failed", i, due, err, now)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	if _, err := fast.Wait(ctx, 2000); err == nil {
+		t.Error("Wait on a cancelled context succeeded for a due event")
+	}
 	if _, err := p.Wait(ctx, 1_000_000); err == nil {
 		t.Error("Wait on a cancelled context succeeded")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -14,7 +15,8 @@ import (
 // Every record carries its due time; the producer passes it to the ack
 // function it was made with once the record is acknowledged.
 type benchProducer interface {
-	// send produces one record; it may block while the client's buffers are full.
+	// send produces one record; it may block while the client's buffers
+	// are full. It is called from one goroutine at a time.
 	send(ctx context.Context, key, value []byte, due time.Time)
 	// flush waits until every record sent is acknowledged or failed.
 	flush(ctx context.Context) error
@@ -49,21 +51,27 @@ func (r *benchRun) consumer(ctx context.Context) (benchConsumer, error) {
 	return benchClients[r.client].consumer(r, ctx)
 }
 
-// firstErr keeps the first of concurrent errors.
+// firstErr keeps the first of concurrent errors. get is called once per
+// record sent, so it does not lock until there is an error.
 type firstErr struct {
 	mu  sync.Mutex
 	err error
+	has atomic.Bool
 }
 
 func (f *firstErr) set(err error) {
 	f.mu.Lock()
 	if f.err == nil {
 		f.err = err
+		f.has.Store(true)
 	}
 	f.mu.Unlock()
 }
 
 func (f *firstErr) get() error {
+	if !f.has.Load() {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err
@@ -76,6 +84,7 @@ type kgoProducer struct {
 	topic   string
 	promise func(*kgo.Record, error)
 	err     firstErr
+	recs    []kgo.Record // records to hand out: allocated in blocks, not one by one
 }
 
 func newKgoProducer(r *benchRun, ctx context.Context, ack func(due time.Time)) (benchProducer, error) {
@@ -105,8 +114,15 @@ func newKgoProducer(r *benchRun, ctx context.Context, ack func(due time.Time)) (
 
 func (p *kgoProducer) send(ctx context.Context, key, value []byte, due time.Time) {
 	// The record's timestamp is its due time, monotonic clock reading
-	// included, so the promise can measure from it.
-	p.cl.Produce(ctx, &kgo.Record{Topic: p.topic, Key: key, Value: value, Timestamp: due}, p.promise)
+	// included, so the promise can measure from it. send runs on one
+	// goroutine, so it can take records from a block without locking.
+	if len(p.recs) == 0 {
+		p.recs = make([]kgo.Record, 256)
+	}
+	rec := &p.recs[0] // zero: a block is used once
+	p.recs = p.recs[1:]
+	rec.Topic, rec.Key, rec.Value, rec.Timestamp = p.topic, key, value, due
+	p.cl.Produce(ctx, rec, p.promise)
 }
 
 func (p *kgoProducer) flush(ctx context.Context) error { return p.cl.Flush(ctx) }

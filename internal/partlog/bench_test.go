@@ -93,6 +93,18 @@ func BenchmarkRead(b *testing.B) {
 		}
 		b.SetBytes(total / int64(b.N))
 	})
+	// A consumer at the tail: the last few batches, as a long poll woken
+	// by an fsync reads them.
+	b.Run("tail-3-batches", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(3 * int64(len(bt)))
+		for b.Loop() {
+			data, err := l.Read(leo-300, 1<<20, leo)
+			if err != nil || len(data) != 3*len(bt) {
+				b.Fatal(len(data), err)
+			}
+		}
+	})
 	b.Run("one-batch", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(bt)))

@@ -311,12 +311,20 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) ([]byte, error) {
 // offset.
 //
 // Two steps keep it to one or two preads and no per-batch syscalls: a
-// window from the index position finds the first batch (for a consumer at
-// the tail this window already holds everything), then one exact buffer
-// receives the span to return, and headers are walked in memory.
+// window from the index position finds the first batch. For a consumer at
+// the tail (the index position within tailWindow of the segment's end)
+// the window holds everything to return, which is then returned from it
+// without another allocation or copy (windowSpan); otherwise one exact
+// buffer receives the span to return, reusing what the window holds, and
+// headers are walked in memory.
 func (s *segment) read(pos, end, offset int64, maxBytes int, limit int64, interval int) ([]byte, bool, error) {
 	maxBytes = max(maxBytes, 0)
-	r := newSpanReader(s.f, end, min(maxBytes, 64<<10)+interval+batch.HeaderSize)
+	chunk := min(maxBytes, 64<<10) + interval + batch.HeaderSize
+	if left := end - pos; left <= tailWindow {
+		// Near the end, one window can hold all there is to return.
+		chunk = max(chunk, int(min(left, int64(maxBytes)+int64(interval)+batch.HeaderSize)))
+	}
+	r := newSpanReader(s.f, end, chunk)
 	for {
 		if pos >= end {
 			return nil, false, nil
@@ -329,6 +337,9 @@ func (s *segment) read(pos, end, offset int64, maxBytes int, limit int64, interv
 			break
 		}
 		pos += int64(h.Size())
+	}
+	if data, ok := r.windowSpan(pos, maxBytes, limit); ok {
+		return data, true, nil
 	}
 	buf, err := r.span(pos, int(min(end-pos, int64(maxBytes)+batch.HeaderSize)))
 	if err != nil {
@@ -360,6 +371,14 @@ func (s *segment) read(pos, end, offset int64, maxBytes int, limit int64, interv
 	}
 	return buf[:p:p], true, nil
 }
+
+// tailWindow is how close to a segment's end a read must start for its
+// first window to reach the end. Consumers keeping up with producers at
+// hundreds of MB/s read tens to a few hundred KB per partition per fetch;
+// the window holds that, and what lies beyond the high watermark, in one
+// pread and one buffer. Reads further back (catching up) keep the small
+// first window.
+const tailWindow = 256 << 10
 
 // Batches calls fn with the header of every batch whose last offset is at
 // or after from, in order, up to the log end at the time of the call. It is

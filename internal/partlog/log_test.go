@@ -1,6 +1,7 @@
 package partlog
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -251,5 +252,57 @@ func TestSyncAndRemove(t *testing.T) {
 	}
 	if _, err := l.Read(0, 1, 1); !errors.Is(err, ErrClosed) {
 		t.Fatal(err)
+	}
+}
+
+// TestReadMatchesReference checks Read against a plain walk of the
+// appended batches for every offset, limit and a range of maxBytes, with
+// batches small enough that the read window holds the answer and large
+// enough that it does not, near the segment's end (tailWindow) and far
+// from it.
+func TestReadMatchesReference(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 1 << 20 // one segment: Read stays within a segment
+	l := openLog(t, t.TempDir(), cfg)
+	var stored [][]byte
+	for i := range 24 {
+		n, size := 1+i%3, 20
+		if i%7 == 3 {
+			size = 100 << 10 // a few batches past the window
+		}
+		b := mkBatch(t, n, size, int64(i))
+		mustAppend(t, l, b) // stamps the base offset into b
+		stored = append(stored, b)
+	}
+	leo := l.EndOffset()
+	want := func(offset int64, maxBytes int, limit int64) []byte {
+		var out []byte
+		if offset >= limit {
+			return nil // documented: nothing at or past the limit
+		}
+		for _, b := range stored {
+			h, _ := batch.ParseHeader(b)
+			if h.LastOffset() < offset {
+				continue
+			}
+			if h.BaseOffset >= limit || len(out) > 0 && len(out)+len(b) > maxBytes {
+				break
+			}
+			out = append(out, b...)
+		}
+		return out
+	}
+	for offset := int64(0); offset <= leo; offset++ {
+		for limit := offset; limit <= leo; limit += 1 + (limit-offset)/3 {
+			for _, maxBytes := range []int{0, 1, 200, 1000, 40 << 10, 100 << 10, 1 << 20} {
+				got, err := l.Read(offset, maxBytes, limit)
+				if err != nil {
+					t.Fatalf("Read(%d, %d, %d): %v", offset, maxBytes, limit, err)
+				}
+				if w := want(offset, maxBytes, limit); !bytes.Equal(got, w) {
+					t.Fatalf("Read(%d, %d, %d) = %d bytes, want %d", offset, maxBytes, limit, len(got), len(w))
+				}
+			}
+		}
 	}
 }

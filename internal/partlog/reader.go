@@ -66,6 +66,49 @@ func (r *spanReader) span(pos int64, n int) ([]byte, error) {
 	return out, nil
 }
 
+// windowSpan returns the batches from pos that Read returns (those with
+// a base offset below limit, within maxBytes; pos holds the first batch
+// wanted) when the window holds all of them and the header of the batch
+// after: the common case of a consumer at the log's tail. The slice
+// aliases the window, which fill never reuses. ok is false when the
+// window does not settle it; the caller then reads the span.
+func (r *spanReader) windowSpan(pos int64, maxBytes int, limit int64) ([]byte, bool) {
+	if pos < r.start || pos > r.start+int64(len(r.buf)) {
+		return nil, false
+	}
+	win := r.buf[pos-r.start:]
+	p := 0
+	for {
+		if pos+int64(p) == r.end {
+			break // the segment's end: nothing follows
+		}
+		if p+batch.HeaderSize > len(win) {
+			return nil, false
+		}
+		h, err := batch.ParseHeader(win[p:])
+		if err != nil {
+			return nil, false // let the slow path report it
+		}
+		n := h.Size()
+		if h.BaseOffset >= limit || p+n > maxBytes {
+			// A first batch larger than maxBytes is returned whole
+			// (KIP-74); that, and anything odd, is the slow path's.
+			if p == 0 && h.BaseOffset < limit {
+				return nil, false
+			}
+			break
+		}
+		if p+n > len(win) {
+			return nil, false
+		}
+		p += n
+	}
+	if p == 0 {
+		return nil, true
+	}
+	return win[:p:p], true
+}
+
 // fill reads at least n bytes (and up to the chunk size) at pos into the
 // window. The old window's memory is not reused, so slices handed out
 // earlier stay valid.
