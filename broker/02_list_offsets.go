@@ -23,7 +23,7 @@ func handleListOffsets(c *conn, req *kmsg.ListOffsetsRequest) response {
 	return later(func() kmsg.Response {
 		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 		for _, rt := range req.Topics {
-			t := c.b.lookupTopic(rt.Topic)
+			t := c.b.knownTopic(rt.Topic)
 			st := kmsg.NewListOffsetsResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {

@@ -117,16 +117,21 @@ func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions
 	if rf == -1 {
 		rf = c.b.cfg.DefaultReplicationFactor
 	}
-	img := c.ctl.Image()
 	if assign != nil {
 		partitions, rf = int32(len(assign)), int16(len(assign[0]))
-		if err := img.CheckAssignment(assign); err != nil {
-			return controllerError(err)
-		}
-	} else if live := len(img.UnfencedBrokers()); int(rf) > live {
-		return errorf(kerr.InvalidReplicationFactor, "Replication factor: %d larger than available brokers: %d.", rf, live)
 	}
 	if validateOnly {
+		// Checked against this broker's image; a real create is decided
+		// on the controller's, which may be newer.
+		img := c.ctl.Image()
+		if assign != nil {
+			err = controllerError(img.CheckAssignment(assign))
+		} else if live := len(img.UnfencedBrokers()); int(rf) > live {
+			err = errorf(kerr.InvalidReplicationFactor, "Replication factor: %d larger than available brokers: %d.", rf, live)
+		}
+		if err != nil {
+			return err
+		}
 		if err := c.b.validateNewTopic(rt.Topic, partitions, configs); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func handleDeleteTopics(c *conn, req *kmsg.DeleteTopicsRequest) response {
 		var err error
 		switch {
 		case rt.Topic != nil:
-			if t := c.b.lookupTopic(*rt.Topic); t != nil {
+			if t := c.b.knownTopic(*rt.Topic); t != nil {
 				st.TopicID = t.id
 			}
 			err = c.b.deleteTopic(*rt.Topic)

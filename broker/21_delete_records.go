@@ -18,7 +18,7 @@ func handleDeleteRecords(c *conn, req *kmsg.DeleteRecordsRequest) response {
 func (b *Broker) deleteRecords(ctx context.Context, req *kmsg.DeleteRecordsRequest) *kmsg.DeleteRecordsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
 	for _, rt := range req.Topics {
-		t := b.lookupTopic(rt.Topic)
+		t := b.knownTopic(rt.Topic)
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {

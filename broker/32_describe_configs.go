@@ -15,7 +15,7 @@ func handleDescribeConfigs(c *conn, req *kmsg.DescribeConfigsRequest) response {
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			if t := c.b.lookupTopic(rr.ResourceName); t != nil {
+			if t := c.b.knownTopic(rr.ResourceName); t != nil {
 				sr.Configs = c.b.describeTopicConfigs(t.configs, rr.ConfigNames)
 			} else {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -28,7 +28,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 			}
 		}
 	}
-	t := b.lookupTopic(rt.Topic)
+	t := b.knownTopic(rt.Topic)
 	switch {
 	case t == nil:
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rt.Topic)

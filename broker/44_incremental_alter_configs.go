@@ -25,7 +25,7 @@ func handleIncrementalAlterConfigs(c *conn, req *kmsg.IncrementalAlterConfigsReq
 }
 
 func (b *Broker) alterIncrementally(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
-	t := b.lookupTopic(rr.ResourceName)
+	t := b.knownTopic(rr.ResourceName)
 	if t == nil {
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", rr.ResourceName)
 	}

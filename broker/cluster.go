@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -40,6 +41,9 @@ type cluster struct {
 	progress *raftmux.Layer
 
 	brokerEpoch int64
+	// reconciled is the index of the last image the reconcile loop has
+	// made the local replicas match.
+	reconciled atomic.Uint64
 
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64

@@ -59,7 +59,7 @@ func (c *cluster) createTopic(name string, partitions int32, rf int16, configs m
 
 // deleteTopic deletes a topic through the controller.
 func (c *cluster) deleteTopic(name string) error {
-	t := c.b.lookupTopic(name)
+	t := c.b.knownTopic(name)
 	switch {
 	case t == nil:
 		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
@@ -133,6 +133,28 @@ func (c *cluster) allocateProducerID() (int64, error) {
 	return id, nil
 }
 
+// catchUpTimeout bounds catchUp.
+const catchUpTimeout = 2 * time.Second
+
+// catchUp waits until this broker's image (and its local replicas) hold
+// every metadata change the active controller has acknowledged
+// (Controller.ReadIndex). Metadata reaches brokers a moment after the
+// controller commits it, so without this a client that creates a topic
+// through one broker and then asks another about it can be told it does
+// not exist. It reports whether it caught up; it costs a round trip to
+// the controller, so it is for names not found locally, not every lookup.
+func (c *cluster) catchUp() bool {
+	ctx, cancel := context.WithTimeout(c.b.ctx, catchUpTimeout)
+	defer cancel()
+	index, err := c.remote.ReadIndex(ctx)
+	if err != nil {
+		return false
+	}
+	return c.await(ctx, func() bool {
+		return c.ctl.Image().Index() >= index && c.reconciled.Load() >= index
+	}) == nil
+}
+
 // await polls cond until it holds: the reconcile loop applies image changes
 // shortly after they commit.
 func (c *cluster) await(ctx context.Context, cond func() bool) error {
@@ -151,6 +173,9 @@ func (c *cluster) await(ctx context.Context, cond func() bool) error {
 // controllerError maps a controller rejection to the Kafka error a client
 // acts on, keeping the controller's message.
 func controllerError(err error) error {
+	if err == nil {
+		return nil
+	}
 	codes := []struct {
 		kind error
 		code *kerr.Error

@@ -46,7 +46,7 @@ func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	if rt.Topic == nil { // v10+ lookup by id
-		if t, ok := img.TopicByID(rt.TopicID); ok {
+		if t, ok := lookupCaughtUp(c, &img, func(im *controller.Image) (controller.Topic, bool) { return im.TopicByID(rt.TopicID) }); ok {
 			return c.describeTopic(img, t)
 		}
 		st.TopicID, st.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
@@ -54,7 +54,7 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	}
 	name := *rt.Topic
 	st.Topic = &name
-	if t, ok := img.Topic(name); ok {
+	if t, ok := lookupCaughtUp(c, &img, func(im *controller.Image) (controller.Topic, bool) { return im.Topic(name) }); ok {
 		return c.describeTopic(img, t)
 	}
 	if err := validateTopicName(name); err != nil {
@@ -73,6 +73,20 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 		st.ErrorCode = errCode(err)
 	}
 	return st
+}
+
+// lookupCaughtUp runs find on *img and, if it finds nothing, once more on
+// the image after catching up with the controller (see catchUp), which
+// then replaces *img.
+func lookupCaughtUp(c *cluster, img **controller.Image, find func(*controller.Image) (controller.Topic, bool)) (controller.Topic, bool) {
+	if t, ok := find(*img); ok {
+		return t, true
+	}
+	if !c.catchUp() {
+		return controller.Topic{}, false
+	}
+	*img = c.ctl.Image()
+	return find(*img)
 }
 
 // describeTopic is one topic of a Metadata response. A partition whose

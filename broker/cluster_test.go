@@ -465,3 +465,51 @@ func TestClusterFollowerRefusesFetchAndProduce(t *testing.T) {
 		t.Fatalf("produce at broker %d, not a replica: error %d, want NOT_LEADER_OR_FOLLOWER", other, sp.ErrorCode)
 	}
 }
+
+// TestClusterReadsItsOwnCreates creates topics through one broker and at
+// once asks another about them: a broker whose metadata lags the
+// controller's must catch up rather than answer "unknown topic".
+func TestClusterReadsItsOwnCreates(t *testing.T) {
+	c := brokertest.StartCluster(t, 3, fastRaft)
+	cl := clusterClient(t, c)
+	ctx := context.Background()
+	// cl.Broker needs the client to have discovered all three brokers.
+	for deadline := time.Now().Add(30 * time.Second); len(cl.DiscoveredBrokers()) < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client discovered only %d brokers", len(cl.DiscoveredBrokers()))
+		}
+		cl.ForceMetadataRefresh()
+	}
+	for i := range 20 {
+		name := fmt.Sprintf("fresh-%d", i)
+		create := kmsg.NewPtrCreateTopicsRequest()
+		create.TimeoutMillis = 10000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 1, 3
+		create.Topics = append(create.Topics, rt)
+		resp, err := create.RequestWith(ctx, cl.Broker(i%3+1))
+		if err != nil || resp.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: %v %+v", name, err, resp)
+		}
+		other := cl.Broker((i+1)%3 + 1)
+		md := kmsg.NewPtrMetadataRequest()
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(name)
+		md.Topics = append(md.Topics, mt)
+		mresp, err := md.RequestWith(ctx, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := mresp.Topics[0].ErrorCode; code == kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("metadata for %s just after its creation: UNKNOWN_TOPIC_OR_PARTITION", name)
+		}
+		dc := kmsg.NewPtrDescribeConfigsRequest()
+		dr := kmsg.NewDescribeConfigsRequestResource()
+		dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+		dc.Resources = append(dc.Resources, dr)
+		dresp, err := dc.RequestWith(ctx, other)
+		if err != nil || dresp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("describe configs of %s just after its creation: %v %+v", name, err, dresp)
+		}
+	}
+}

@@ -37,6 +37,7 @@ func (c *cluster) reconcileLoop() {
 	for {
 		img := c.ctl.Image()
 		c.reconcile(img)
+		c.reconciled.Store(img.Index())
 		// The broker epoch is the Raft index of this process's
 		// registration: an image that has applied it holds every topic
 		// this node could have created a directory for.

@@ -83,6 +83,18 @@ func (b *Broker) lookupTopic(name string) *topic {
 	return b.topics[name]
 }
 
+// knownTopic is lookupTopic for admin requests, which name topics a
+// client may just have created through another broker: in a cluster, a
+// topic not found here is looked up again once this broker has caught up
+// with the active controller (catchUp).
+func (b *Broker) knownTopic(name string) *topic {
+	t := b.lookupTopic(name)
+	if t == nil && b.cluster != nil && b.cluster.catchUp() {
+		t = b.lookupTopic(name)
+	}
+	return t
+}
+
 func (b *Broker) lookupTopicID(id [16]byte) *topic {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -283,7 +295,7 @@ func (b *Broker) setConfigs(name string, configs map[string]string, validateOnly
 		return err
 	}
 	if c := b.cluster; c != nil {
-		t := b.lookupTopic(name)
+		t := b.knownTopic(name)
 		switch {
 		case t == nil:
 			return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)

@@ -249,6 +249,27 @@ func (c *Controller) ReportLeader(topicID [16]byte, partition, leader, leaderEpo
 	return err
 }
 
+// ReadIndex is the active controller's image index (Image.Index): a
+// broker whose image has reached it holds every change acknowledged so
+// far, as etcd's read index. The leader first applies what earlier
+// leaders committed (leaderImage's barrier; its own changes are
+// acknowledged only once applied) and then confirms with a quorum that it
+// still leads: a deposed leader that has not noticed yet would answer with
+// an index missing changes its successor acknowledged. Raft's own applied
+// index would not do: it moves when entries are handed to the FSM, before
+// they are in the image.
+func (c *Controller) ReadIndex() (uint64, error) {
+	img, err := c.leaderImage()
+	if err != nil {
+		return 0, err
+	}
+	index := img.Index()
+	if err := c.raft.VerifyLeader().Error(); err != nil {
+		return 0, c.applyErr(err)
+	}
+	return index, nil
+}
+
 // AlterPartition records a partition leader's decision about its ISR.
 func (c *Controller) AlterPartition(a AlterPartition) error {
 	_, err := c.apply(&a)

@@ -56,6 +56,7 @@ type reply struct {
 	BrokerEpoch   int64    `msgpack:"broker_epoch,omitempty"`
 	PIDStart      int64    `msgpack:"pid_start,omitempty"`
 	PIDSize       int64    `msgpack:"pid_size,omitempty"`
+	Index         uint64   `msgpack:"index,omitempty"`
 }
 
 // kinds lists the sentinels an *Error may carry, so they survive the trip.
@@ -85,6 +86,8 @@ func (c *Controller) dispatch(in call) reply {
 		err = c.AlterConfigs(in.TopicID, in.Configs)
 	case "report_leader":
 		err = c.ReportLeader(in.TopicID, in.Partition, in.NodeID, int32(in.Epoch))
+	case "read_index":
+		out.Index, err = c.ReadIndex()
 	case "alter_partition":
 		if in.Alter == nil {
 			err = errf(ErrInvalidRequest, "alter_partition without a body")
@@ -254,6 +257,12 @@ func (r *Remote) AlterConfigs(ctx context.Context, id [16]byte, configs map[stri
 func (r *Remote) ReportLeader(ctx context.Context, id [16]byte, partition, leader, epoch int32) error {
 	_, err := r.do(ctx, call{Op: "report_leader", TopicID: id, Partition: partition, NodeID: leader, Epoch: int64(epoch)})
 	return err
+}
+
+// ReadIndex is Controller.ReadIndex on the leader.
+func (r *Remote) ReadIndex(ctx context.Context) (uint64, error) {
+	out, err := r.do(ctx, call{Op: "read_index"})
+	return out.Index, err
 }
 
 // AlterPartition is Controller.AlterPartition on the leader.
