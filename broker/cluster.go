@@ -174,6 +174,13 @@ func (c *cluster) raftConfig() *raft.Config {
 	// a leader then steps down only after a full timeout without a
 	// quorum, which rides out scheduling pauses on a loaded machine.
 	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = t, t, t
+	// Without new entries a leader still sends every follower an append
+	// each CommitTimeout (50 ms by default), only to move its commit index;
+	// with hundreds of groups that idle traffic dominated (3 brokers, 300
+	// RF 3 partitions: 156% of a core idle, 101% at t/2). Entries are
+	// still sent at once; a follower just learns the final commit of a
+	// burst up to t/2 later, and followers serve no reads.
+	rc.CommitTimeout = t / 2
 	if d := c.b.cfg.RaftSnapshotInterval; d > 0 {
 		rc.SnapshotInterval = d
 	}
