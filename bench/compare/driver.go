@@ -108,11 +108,15 @@ func (d *driver) plan() []*comparison {
 // ten seconds. Linger is off: at a rate below the maximum it would only
 // add latency.
 func halfMaxRate(d *driver, c *comparison) error {
-	rate := 100_000.0 // without an e2e-max comparison this run
+	rate := 0.0
 	for _, p := range d.done {
 		if p.name == "e2e-max" {
 			rate = median(p.a.runs, throughput.value)
 		}
+	}
+	if rate <= 0 {
+		// Any other rate would be reported under the wrong title.
+		return fmt.Errorf("e2e runs at half of e2e-max's rate: run e2e-max in the same invocation (-only e2e-max,e2e)")
 	}
 	rate = float64(int(rate / 2))
 	records := strconv.Itoa(int(rate * 10 * d.cfg.scale))
