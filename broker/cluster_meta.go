@@ -46,16 +46,16 @@ func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	if rt.Topic == nil { // v10+ lookup by id
-		if t, ok := lookupCaughtUp(c, &img, func(im *controller.Image) (controller.Topic, bool) { return im.TopicByID(rt.TopicID) }); ok {
-			return c.describeTopic(img, t)
+		if t, im, ok := c.topicCaughtUp(img, func(im *controller.Image) (controller.Topic, bool) { return im.TopicByID(rt.TopicID) }); ok {
+			return c.describeTopic(im, t)
 		}
 		st.TopicID, st.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
 		return st
 	}
 	name := *rt.Topic
 	st.Topic = &name
-	if t, ok := lookupCaughtUp(c, &img, func(im *controller.Image) (controller.Topic, bool) { return im.Topic(name) }); ok {
-		return c.describeTopic(img, t)
+	if t, im, ok := c.topicCaughtUp(img, func(im *controller.Image) (controller.Topic, bool) { return im.Topic(name) }); ok {
+		return c.describeTopic(im, t)
 	}
 	if err := validateTopicName(name); err != nil {
 		st.ErrorCode = kerr.InvalidTopicException.Code
@@ -75,18 +75,19 @@ func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTo
 	return st
 }
 
-// lookupCaughtUp runs find on *img and, if it finds nothing, once more on
-// the image after catching up with the controller (see catchUp), which
-// then replaces *img.
-func lookupCaughtUp(c *cluster, img **controller.Image, find func(*controller.Image) (controller.Topic, bool)) (controller.Topic, bool) {
-	if t, ok := find(*img); ok {
-		return t, true
+// topicCaughtUp looks a topic up with find in img and, failing that, in
+// the image after catching up with the controller (catchUp). It returns
+// the image the topic was found in.
+func (c *cluster) topicCaughtUp(img *controller.Image, find func(*controller.Image) (controller.Topic, bool)) (controller.Topic, *controller.Image, bool) {
+	if t, ok := find(img); ok {
+		return t, img, true
 	}
 	if !c.catchUp() {
-		return controller.Topic{}, false
+		return controller.Topic{}, img, false
 	}
-	*img = c.ctl.Image()
-	return find(*img)
+	img = c.ctl.Image()
+	t, ok := find(img)
+	return t, img, ok
 }
 
 // describeTopic is one topic of a Metadata response. A partition whose
