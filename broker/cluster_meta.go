@@ -114,12 +114,7 @@ func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.
 		if sp.Leader < 0 {
 			sp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
-		sp.ISR = []int32{}
-		for _, r := range p.ISR {
-			if inService(img, r) {
-				sp.ISR = append(sp.ISR, r)
-			}
-		}
+		sp.ISR = liveISR(img, p)
 		for _, r := range p.Replicas {
 			if !inService(img, r) {
 				sp.OfflineReplicas = append(sp.OfflineReplicas, r)

@@ -172,13 +172,19 @@ func (c *cluster) tendISR(ctx context.Context, img *controller.Image, id [16]byt
 func (c *cluster) inSyncReplicas(id [16]byte, index int32) int {
 	img := c.ctl.Image()
 	ip, _ := imagePartition(img, id, index)
-	n := 0
+	return len(liveISR(img, ip))
+}
+
+// liveISR is a partition's ISR less brokers out of service (the image
+// strips fenced brokers itself; this covers an image that has not yet).
+func liveISR(img *controller.Image, ip controller.Partition) []int32 {
+	isr := []int32{}
 	for _, r := range ip.ISR {
 		if inService(img, r) {
-			n++
+			isr = append(isr, r)
 		}
 	}
-	return n
+	return isr
 }
 
 func isrNodes(ms []controller.ISRMember) []int32 {
