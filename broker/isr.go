@@ -175,8 +175,8 @@ func (c *cluster) inSyncReplicas(id [16]byte, index int32) int {
 	return len(liveISR(img, ip))
 }
 
-// liveISR is a partition's ISR less brokers out of service (the image
-// strips fenced brokers itself; this covers an image that has not yet).
+// liveISR is a partition's ISR less brokers out of service: the image
+// removes a fenced broker from ISRs itself, but never an ISR's last member.
 func liveISR(img *controller.Image, ip controller.Partition) []int32 {
 	isr := []int32{}
 	for _, r := range ip.ISR {
