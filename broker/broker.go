@@ -47,6 +47,13 @@ const defaultRaftTimeout = 500 * time.Millisecond
 // defaultReplicaLagTimeMax is Kafka's replica.lag.time.max.ms.
 const defaultReplicaLagTimeMax = 30 * time.Second
 
+// Kafka's leader.imbalance.check.interval.seconds and
+// leader.imbalance.per.broker.percentage defaults.
+const (
+	defaultLeaderImbalanceCheckInterval = 5 * time.Minute
+	defaultLeaderImbalancePercentage    = 10
+)
+
 // Start opens (or recovers) the data directory, starts listening and
 // returns a serving broker. Cancelling ctx or calling Close stops it.
 func Start(ctx context.Context, cfg Config) (*Broker, error) {
@@ -64,6 +71,12 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	}
 	if cfg.ReplicaLagTimeMax == 0 {
 		cfg.ReplicaLagTimeMax = defaultReplicaLagTimeMax
+	}
+	if cfg.LeaderImbalanceCheckInterval == 0 {
+		cfg.LeaderImbalanceCheckInterval = defaultLeaderImbalanceCheckInterval
+	}
+	if cfg.LeaderImbalancePerBrokerPercentage == 0 {
+		cfg.LeaderImbalancePerBrokerPercentage = defaultLeaderImbalancePercentage
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: create data dir: %w", err)

@@ -87,6 +87,10 @@ func (b *Broker) startCluster(ctx context.Context) error {
 	go c.reconcileLoop()
 	go c.watchLiveness()
 	go c.reportProgress()
+	if !c.b.cfg.DisableAutoLeaderRebalance {
+		c.wg.Add(1)
+		go c.balanceLeaders()
+	}
 	return nil
 }
 

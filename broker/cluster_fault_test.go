@@ -2,10 +2,13 @@ package broker_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-io/weir/broker/brokertest"
 	"github.com/weir-io/weir/internal/faultcheck"
@@ -52,16 +55,19 @@ func (r *faultRun) progress(n int64) {
 	}
 }
 
-// leaderOf returns the 0-based node leading partition p of the queue.
+// leaderOf returns the 0-based node leading partition p of the queue,
+// once leadership has settled on the preferred replicas: a leader read
+// while a new partition hands over to its preferred replica would be gone
+// by the time the test harms it.
 func (r *faultRun) leaderOf(p int32) int {
 	r.t.Helper()
-	cl := clusterClient(r.t, r.c)
-	md := awaitLeaders(r.t, cl, "queue")
+	md := awaitISR(r.t, kadm.NewClient(clusterClient(r.t, r.c)), "queue", preferredLeads)
 	return int(md.Topics["queue"].Partitions[p].Leader) - 1
 }
 
-// finish stops the workload on the healed cluster and checks its history.
-func (r *faultRun) finish() {
+// finish stops the workload on the healed cluster, checks its history
+// and returns it.
+func (r *faultRun) finish() *faultcheck.History {
 	r.t.Helper()
 	h := r.w.Stop(r.ctx)
 	rep := faultcheck.Check(h)
@@ -70,6 +76,7 @@ func (r *faultRun) finish() {
 	}
 	r.t.Logf("%d acked; longest gap between acks: %v overall, per partition %v (the failover's unavailability window)",
 		rep.Summary.Acked, rep.Summary.MaxAckGap, rep.Summary.PartitionGaps)
+	return h
 }
 
 func TestFaultLeaderStopped(t *testing.T) {
@@ -80,6 +87,54 @@ func TestFaultLeaderStopped(t *testing.T) {
 	r.c.Restart(victim)
 	r.progress(500)
 	r.finish()
+}
+
+// TestFaultLeadershipReturns moves leadership back to a restarted
+// preferred replica under load (ElectLeaders, i.e. a Raft leadership
+// transfer): nothing acknowledged may be lost on the way back either.
+func TestFaultLeadershipReturns(t *testing.T) {
+	r := startFaultRun(t)
+	victim := r.leaderOf(0)
+	r.c.Stop(victim)
+	r.progress(500)
+	r.c.Restart(victim)
+	adm := kadm.NewClient(clusterClient(t, r.c))
+	awaitISR(t, adm, "queue", func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
+	r.progress(300)
+	elected := time.Now()
+	res, err := adm.ElectLeaders(r.ctx, kadm.ElectPreferredReplica, kadm.TopicsSet{"queue": {0: {}, 1: {}, 2: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, e := range res["queue"] {
+		if e.Err != nil && !errors.Is(e.Err, kerr.ElectionNotNeeded) {
+			t.Errorf("preferred election of queue-%d: %v (%s)", p, e.Err, e.ErrMessage)
+		}
+	}
+	if got := r.leaderOf(0); got != victim {
+		t.Errorf("queue-0 is led by node %d after the election, want the restarted node %d", got+1, victim+1)
+	}
+	r.progress(500)
+	h := r.finish()
+	t.Logf("queue-0 handed back to node %d: longest wait for an ack on it since the election began: %v",
+		victim+1, maxGapAfter(h, 0, elected))
+}
+
+// maxGapAfter is the longest time from since to the first acknowledgement
+// on partition p, or between two later ones.
+func maxGapAfter(h *faultcheck.History, p int32, since time.Time) time.Duration {
+	at := []time.Time{since}
+	for _, a := range h.Acks {
+		if a.Partition == p && a.At.After(since) {
+			at = append(at, a.At)
+		}
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	var gap time.Duration
+	for i := 1; i < len(at); i++ {
+		gap = max(gap, at[i].Sub(at[i-1]))
+	}
+	return gap
 }
 
 func TestFaultLeaderIsolated(t *testing.T) {

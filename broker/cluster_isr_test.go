@@ -39,7 +39,9 @@ func TestClusterISRFollowsReplicaProgress(t *testing.T) {
 		}
 		name := fmt.Sprintf("isr-%d", i)
 		createClusterTopic(t, cl, name, 6, 3)
-		md := awaitISR(t, adm, name, func(p kadm.PartitionDetail) bool { return len(p.ISR) == 3 })
+		// Leaders settle on the preferred replicas, which placement
+		// spreads over the brokers.
+		md := awaitISR(t, adm, name, preferredLeads)
 		for _, p := range md.Topics[name].Partitions.Sorted() {
 			if p.Leader != md.Controller {
 				topic, part, leader, ctl = name, p.Partition, p.Leader, md.Controller

@@ -81,7 +81,9 @@ func consumeDistinct(t *testing.T, seeds []string, topic string, want int) map[s
 	return seen
 }
 
-// awaitLeaders polls Metadata until every partition of topic has a leader.
+// awaitLeaders polls Metadata until every partition of topic is led by
+// its preferred replica. A new partition hands leadership over to it if
+// another replica won the first election, so an earlier leader may move.
 func awaitLeaders(t *testing.T, cl *kgo.Client, topic string) kadm.Metadata {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -90,14 +92,14 @@ func awaitLeaders(t *testing.T, cl *kgo.Client, topic string) kadm.Metadata {
 		if err == nil && md.Topics[topic].Err == nil && len(md.Topics[topic].Partitions) > 0 {
 			ok := true
 			for _, p := range md.Topics[topic].Partitions {
-				ok = ok && p.Leader >= 0
+				ok = ok && len(p.Replicas) > 0 && p.Leader == p.Replicas[0]
 			}
 			if ok {
 				return md
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("partitions of %s still without a leader: %v %+v", topic, err, md.Topics[topic])
+			t.Fatalf("partitions of %s still not led by their preferred replicas: %v %+v", topic, err, md.Topics[topic])
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -94,6 +94,17 @@ type Config struct {
 	// to its leader before it leaves the ISR (replica.lag.time.max.ms).
 	// Default 30s, as in Kafka.
 	ReplicaLagTimeMax time.Duration
+	// LeaderImbalanceCheckInterval is how often the active controller
+	// checks that brokers lead their preferred partitions
+	// (leader.imbalance.check.interval.seconds; default 5m, as in Kafka),
+	// and LeaderImbalancePerBrokerPercentage how many of a broker's
+	// preferred partitions may be led elsewhere before it asks for them
+	// back (leader.imbalance.per.broker.percentage; default 10).
+	// DisableAutoLeaderRebalance turns the check off
+	// (auto.leader.rebalance.enable=false); ElectLeaders still works.
+	LeaderImbalanceCheckInterval       time.Duration
+	LeaderImbalancePerBrokerPercentage int
+	DisableAutoLeaderRebalance         bool
 	// RaftNetwork injects faults between nodes' Raft traffic; tests only.
 	RaftNetwork *raftmux.Network
 }
@@ -210,6 +221,10 @@ func (c Config) validateCluster(bad func(string, ...any) error) error {
 		return bad("RaftTimeout is negative")
 	case c.ReplicaLagTimeMax < 0:
 		return bad("ReplicaLagTimeMax is negative")
+	case c.LeaderImbalanceCheckInterval < 0:
+		return bad("LeaderImbalanceCheckInterval is negative")
+	case c.LeaderImbalancePerBrokerPercentage < 0 || c.LeaderImbalancePerBrokerPercentage > 100:
+		return bad("LeaderImbalancePerBrokerPercentage %d is outside 0..100", c.LeaderImbalancePerBrokerPercentage)
 	}
 	return nil
 }

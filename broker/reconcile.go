@@ -121,12 +121,14 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 		return nil, err
 	}
 	p := newPartition(t.name, ip.Index, nil, b.log)
+	raftDir := c.raftDir(t.name, ip.Index)
+	rc, delayed := c.replicaRaftConfig(raftDir, ip)
 	g, err := replica.NewGroup(replica.Config{
 		ID:                   raft.ServerID(nodeName(b.cfg.NodeID)),
 		Dir:                  b.partitionDir(t.name, ip.Index),
-		RaftDir:              c.raftDir(t.name, ip.Index),
+		RaftDir:              raftDir,
 		Log:                  logConfig(b.cfg, t.configs),
-		Raft:                 c.raftConfig(),
+		Raft:                 rc,
 		WALSegmentBytes:      walSegmentBytes(t),
 		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
 		Transport:            trans,
@@ -143,7 +145,7 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 	p.repl = g
 	p.stopWatch = make(chan struct{})
 	c.wg.Add(1)
-	go c.watch(t.id, p)
+	go c.watch(t.id, p, delayed)
 	return p, nil
 }
 
@@ -228,12 +230,16 @@ func (c *cluster) sweepOrphans(img *controller.Image) {
 // its term reports itself to the controller, and a __consumer_offsets
 // leader loads its groups into the coordinator (unloading them when it
 // stops leading).
-func (c *cluster) watch(id [16]byte, p *partition) {
+func (c *cluster) watch(id [16]byte, p *partition, delayed bool) {
 	defer c.wg.Done()
 	tick := time.NewTicker(watchInterval)
 	defer tick.Stop()
 	leaderCh := p.repl.Raft().LeaderCh()
 	for {
+		if delayed && p.repl.Leader() != "" {
+			c.restoreTimeouts(p)
+			delayed = false
+		}
 		c.tend(id, p)
 		select {
 		case <-c.b.ctx.Done():
@@ -263,6 +269,9 @@ func (c *cluster) tend(id [16]byte, p *partition) {
 	case !ok:
 	case ip.Leader == self && ip.LeaderEpoch == epoch:
 		c.tendISR(ctx, img, id, p, ip)
+		if c.handOver(img, p, ip) {
+			return
+		}
 	case ip.LeaderEpoch <= epoch:
 		if err := c.remote.ReportLeader(ctx, id, p.index, self, epoch); err != nil {
 			c.b.log.Debug("reporting partition leader", "topic", p.topic, "partition", p.index, "err", err)

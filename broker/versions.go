@@ -54,6 +54,7 @@ func init() {
 		kmsg.IncrementalAlterConfigs.Int16(): on(0, 1, handleIncrementalAlterConfigs),
 		kmsg.OffsetDelete.Int16():            on(0, 0, handleOffsetDelete),
 		kmsg.DescribeCluster.Int16():         on(0, 1, handleDescribeCluster),
+		kmsg.ElectLeaders.Int16():            on(0, 2, handleElectLeaders),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"syscall"
 
 	"github.com/weir-io/weir/broker"
@@ -70,6 +71,17 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 		"Raft heartbeat and election `timeout` (default 500ms)")
 	fs.DurationVar(&cfg.ReplicaLagTimeMax, "replica-lag-time-max", cfg.ReplicaLagTimeMax,
 		"a follower not caught up with its leader for this `long` leaves the ISR (replica.lag.time.max.ms; default 30s)")
+	fs.BoolFunc("auto-leader-rebalance", "hand partitions back to their preferred leaders when a broker leads too few of them "+
+		"(auto.leader.rebalance.enable; default true)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		cfg.DisableAutoLeaderRebalance = !on
+		return err
+	})
+	fs.DurationVar(&cfg.LeaderImbalanceCheckInterval, "leader-imbalance-check-interval", cfg.LeaderImbalanceCheckInterval,
+		"check the leader balance every `interval` (leader.imbalance.check.interval.seconds; default 5m)")
+	fs.IntVar(&cfg.LeaderImbalancePerBrokerPercentage, "leader-imbalance-percentage", cfg.LeaderImbalancePerBrokerPercentage,
+		"a broker leading more than this `percent` fewer of its preferred partitions gets them back "+
+			"(leader.imbalance.per.broker.percentage; default 10)")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	configFile = fs.String("config", "", "read settings from `FILE` of key = value lines named like these flags; "+
 		"flags on the command line win")

@@ -172,6 +172,28 @@ func TestTopicLifecycle(t *testing.T) {
 	wantFail(t, weir(t, addr, "", "topic", "delete", "orders"), 1, `topic "orders" does not exist`)
 }
 
+// TestTopicElectLeaders covers the single-node answers; a cluster's
+// elections are in TestProcessRollingRestart.
+func TestTopicElectLeaders(t *testing.T) {
+	t.Parallel()
+	addr := startTestBroker(t)
+	mustWeir(t, addr, "", "topic", "create", "orders", "--partitions", "2")
+	r := mustWeir(t, addr, "", "topic", "elect-leaders")
+	if r.stdout != "every partition is led by its preferred replica\n" {
+		t.Errorf("elect-leaders of everything printed %q", r.stdout)
+	}
+	r = mustWeir(t, addr, "", "topic", "elect-leaders", "orders")
+	if want := "orders-0: already led by its preferred replica\norders-1: already led by its preferred replica\n"; r.stdout != want {
+		t.Errorf("elect-leaders orders printed %q, want %q", r.stdout, want)
+	}
+	r = weir(t, addr, "", "topic", "elect-leaders", "orders:1,7")
+	wantFail(t, r, 1, "1 partition could not be handed")
+	if !strings.Contains(r.stdout, "orders-7: UNKNOWN_TOPIC_OR_PARTITION") {
+		t.Errorf("elect-leaders of a missing partition printed %q", r.stdout)
+	}
+	wantFail(t, weir(t, addr, "", "topic", "elect-leaders", "nope"), 1, `topic "nope" does not exist`)
+}
+
 func TestProduceConsumeRoundTrip(t *testing.T) {
 	t.Parallel()
 	addr := startTestBroker(t)

@@ -123,8 +123,10 @@ func (c *procCluster) awaitServing() {
 	}
 }
 
-// leaderOf returns the 0-based node leading partition p of topic.
-func (c *procCluster) leaderOf(topic string, p int32) int {
+// leaderOf returns the 0-based node leading partition p of topic. With
+// preferred, it waits until the preferred replica leads: a new partition
+// hands leadership over to it if another replica won the first election.
+func (c *procCluster) leaderOf(topic string, p int32, preferred bool) int {
 	c.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...))
 	if err != nil {
@@ -135,7 +137,7 @@ func (c *procCluster) leaderOf(topic string, p int32) int {
 	for time.Now().Before(deadline) {
 		md, err := kadm.NewClient(cl).Metadata(context.Background(), topic)
 		if err == nil {
-			if pd, ok := md.Topics[topic].Partitions[p]; ok && pd.Leader > 0 {
+			if pd, ok := md.Topics[topic].Partitions[p]; ok && pd.Leader > 0 && (!preferred || pd.Leader == pd.Replicas[0]) {
 				return int(pd.Leader) - 1
 			}
 		}
@@ -185,12 +187,12 @@ func runFaults(t *testing.T, c *procCluster, inject func(w *faultcheck.Workload,
 func TestProcessFaultLeaderPausedThenKilled(t *testing.T) {
 	c := startProcCluster(t)
 	runFaults(t, c, func(w *faultcheck.Workload, progress func(int64)) {
-		paused := c.leaderOf("queue", 0)
+		paused := c.leaderOf("queue", 0, true)
 		c.signal(paused, syscall.SIGSTOP)
 		progress(1000)
 		c.signal(paused, syscall.SIGCONT)
 		progress(300)
-		victim := c.leaderOf("queue", 1)
+		victim := c.leaderOf("queue", 1, false)
 		c.kill(victim)
 		progress(1000)
 		c.start(victim)
@@ -208,5 +210,22 @@ func TestProcessRollingRestart(t *testing.T) {
 			c.awaitServing()
 			progress(300)
 		}
+		// Leadership drifted off each node as it stopped; hand it back
+		// under load (every topic, __consumer_offsets included).
+		waitFor(t, "preferred leader elections", func() error {
+			r := weir(t, c.kafka[0], "", "topic", "elect-leaders")
+			return check(r.code == 0, r.stdout+r.stderr)
+		})
+		waitFor(t, "the preferred replicas to lead", func() error {
+			out := mustWeir(t, c.kafka[1], "", "topic", "describe", "queue").stdout
+			for _, p := range []string{"0", "1", "2"} {
+				f := row(out, p)
+				if len(f) < 4 || !strings.HasPrefix(f[3], f[1]+",") {
+					return fmt.Errorf("partition %s is not led by its first replica:\n%s", p, out)
+				}
+			}
+			return nil
+		})
+		progress(300)
 	})
 }

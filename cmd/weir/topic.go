@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ var topicCommands = []command{
 	{"describe", "show a topic's partitions, offsets and configs", (*app).topicDescribe},
 	{"alter", "set or delete topic configs", (*app).topicAlter},
 	{"delete", "delete a topic", (*app).topicDelete},
+	{"elect-leaders", "move leadership back to the preferred replicas", (*app).topicElectLeaders},
 }
 
 func (a *app) topicCmd(ctx context.Context, w io.Writer, args []string) error {
@@ -370,6 +372,92 @@ func (a *app) topicDelete(ctx context.Context, w io.Writer, args []string) error
 		return topicErr(name, err, resp.ErrMessage)
 	}
 	fmt.Fprintf(w, "deleted topic %s\n", name)
+	return nil
+}
+
+func (a *app) topicElectLeaders(ctx context.Context, w io.Writer, args []string) error {
+	fs := a.newFlags("topic elect-leaders", "weir topic elect-leaders [TOPIC[:P,P,...] ...]",
+		"Hands the leadership of partitions back to their preferred replica (the first of their replicas), "+
+			"as kafka-leader-election.sh --election-type PREFERRED does: after a broker restarts, "+
+			"its partitions stay led elsewhere until this or the broker's imbalance check moves them. "+
+			"Without arguments, every partition of every topic.")
+	pos, err := fs.parse(w, args)
+	if err != nil {
+		return err
+	}
+	set := kadm.TopicsSet{}
+	for _, arg := range pos {
+		topic, parts, err := parseTopicPartitions(arg)
+		if err != nil {
+			return err
+		}
+		set.Add(topic, parts...)
+	}
+	adm, err := a.admin(ctx)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	if err := fillPartitions(ctx, adm, set); err != nil {
+		return err
+	}
+	res, err := adm.ElectLeaders(ctx, kadm.ElectPreferredReplica, set)
+	if err != nil {
+		return kafkaErr(err, "")
+	}
+	return printElections(w, res, len(pos) == 0)
+}
+
+// fillPartitions names every partition of the topics given without any.
+func fillPartitions(ctx context.Context, adm *kadm.Client, set kadm.TopicsSet) error {
+	var bare []string
+	for topic, ps := range set {
+		if len(ps) == 0 {
+			bare = append(bare, topic)
+		}
+	}
+	if len(bare) == 0 {
+		return nil
+	}
+	tds, err := adm.ListTopics(ctx, bare...)
+	if err != nil {
+		return kafkaErr(err, "")
+	}
+	for _, topic := range bare {
+		td := tds[topic]
+		if td.Err != nil {
+			return topicErr(topic, td.Err, "")
+		}
+		set.Add(topic, td.Partitions.Numbers()...)
+	}
+	return nil
+}
+
+// printElections prints one line per partition and fails if any election
+// failed; an election that was not needed is not a failure.
+func printElections(w io.Writer, res kadm.ElectLeadersResults, all bool) error {
+	var failed, elected int
+	for _, topic := range slices.Sorted(maps.Keys(res)) {
+		for _, p := range slices.Sorted(maps.Keys(res[topic])) {
+			r := res[topic][p]
+			switch {
+			case r.Err == nil:
+				elected++
+				fmt.Fprintf(w, "%s-%d: led by its preferred replica now\n", topic, p)
+			case errors.Is(r.Err, kerr.ElectionNotNeeded):
+				fmt.Fprintf(w, "%s-%d: already led by its preferred replica\n", topic, p)
+			default:
+				failed++
+				fmt.Fprintf(w, "%s-%d: %v\n", topic, p, kafkaErr(r.Err, r.ErrMessage))
+			}
+		}
+	}
+	if all && elected+failed == 0 {
+		fmt.Fprintln(w, "every partition is led by its preferred replica")
+	}
+	if failed > 0 {
+		return fmt.Errorf("%s could not be handed to the preferred replica", plural(int64(failed), "partition"))
+	}
 	return nil
 }
 

@@ -276,6 +276,13 @@ func (c *Controller) AlterPartition(a AlterPartition) error {
 	return err
 }
 
+// ElectPreferred asks the leaders of refs to hand leadership to their
+// preferred replicas (see the ElectPreferred record).
+func (c *Controller) ElectPreferred(refs []PartitionRef) error {
+	_, err := c.apply(&ElectPreferred{Partitions: refs})
+	return err
+}
+
 // AllocateProducerIDs reserves the next block of size producer ids.
 func (c *Controller) AllocateProducerIDs(size int64) (ProducerIDBlock, error) {
 	res, err := c.apply(&AllocateProducerIDs{BlockSize: size})

@@ -45,6 +45,7 @@ type call struct {
 	RaftAddr    string            `msgpack:"raft_addr,omitempty"`
 	Alter       *AlterPartition   `msgpack:"alter,omitempty"`
 	Assign      [][]int32         `msgpack:"assign,omitempty"`
+	Refs        []PartitionRef    `msgpack:"refs,omitempty"`
 }
 
 // reply is a forwarded call's outcome.
@@ -94,6 +95,8 @@ func (c *Controller) dispatch(in call) reply {
 			break
 		}
 		err = c.AlterPartition(*in.Alter)
+	case "elect_preferred":
+		err = c.ElectPreferred(in.Refs)
 	case "allocate_producer_ids":
 		var b ProducerIDBlock
 		b, err = c.AllocateProducerIDs(in.Size)
@@ -268,6 +271,12 @@ func (r *Remote) ReadIndex(ctx context.Context) (uint64, error) {
 // AlterPartition is Controller.AlterPartition on the leader.
 func (r *Remote) AlterPartition(ctx context.Context, a AlterPartition) error {
 	_, err := r.do(ctx, call{Op: "alter_partition", Alter: &a})
+	return err
+}
+
+// ElectPreferred is Controller.ElectPreferred on the leader.
+func (r *Remote) ElectPreferred(ctx context.Context, refs []PartitionRef) error {
+	_, err := r.do(ctx, call{Op: "elect_preferred", Refs: refs})
 	return err
 }
 

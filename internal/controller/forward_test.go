@@ -16,6 +16,7 @@ func FuzzForwardFrame(f *testing.F) {
 		{Op: "create_topic_assigned", Name: "m", Assign: [][]int32{{1, 2}, {2, 3}}},
 		{Op: "alter_partition", Alter: &AlterPartition{Partition: 1, Leader: 2, LeaderEpoch: 3, ISR: []ISRMember{{NodeID: 2, BrokerEpoch: 9}}}},
 		{Op: "read_index"},
+		{Op: "elect_preferred", Refs: []PartitionRef{{Partition: 2}}},
 	} {
 		var buf bytes.Buffer
 		if err := writeFrame(&buf, c); err != nil {

@@ -124,6 +124,8 @@ func (b *builder) apply(rec Record, index uint64) Result {
 		return b.allocateProducerIDs(r)
 	case *AlterPartition:
 		return Result{Err: b.alterPartition(r)}
+	case *ElectPreferred:
+		return Result{Err: b.electPreferred(r)}
 	}
 	return Result{Err: errf(ErrInvalidRequest, "record type %T is not supported", rec)}
 }
@@ -204,6 +206,9 @@ func (b *builder) leaveISRs(id int32) {
 				nt = &c
 			}
 			p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
+			if p.Preferred() == id {
+				p.ElectPreferred = false // an election is a request of the moment
+			}
 			p.PartitionEpoch++
 			nt.Partitions[i] = p
 		}
@@ -280,7 +285,10 @@ func (b *builder) newPartitions(as []PartitionAssignment, first, rf int) ([]Part
 		if err := validateReplicas(a.Index, a.Replicas, b.next.brokers); err != nil {
 			return nil, err
 		}
-		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader, ISR: a.Replicas}
+		// The first leader should be the preferred one, as in Kafka; the
+		// partition's Raft group elects whichever replica times out first,
+		// so the leader is asked to hand over if that was another.
+		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader, ISR: a.Replicas, ElectPreferred: len(a.Replicas) > 1}
 	}
 	return parts, nil
 }
@@ -344,6 +352,9 @@ func (b *builder) partitionChange(r *PartitionChange) error {
 		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
 	}
 	p.Leader, p.LeaderEpoch = r.Leader, r.LeaderEpoch
+	if r.Leader == p.Preferred() {
+		p.ElectPreferred = false
+	}
 	if r.Leader != NoLeader && !slices.Contains(p.ISR, r.Leader) {
 		// Raft elects only a replica holding every committed entry.
 		p.ISR = inReplicaOrder(p.Replicas, append(slices.Clone(p.ISR), r.Leader))
@@ -387,6 +398,31 @@ func (b *builder) alterPartition(r *AlterPartition) error {
 	p.ISR = inReplicaOrder(p.Replicas, isr)
 	p.PartitionEpoch++
 	b.putPartition(t, p)
+	return nil
+}
+
+// electPreferred marks the partitions whose preferred replica should take
+// over: those led by another replica while the preferred one is in the ISR
+// on a broker in service. A missing partition refuses the record, so a
+// caller learns of a bad reference; the others are skipped.
+func (b *builder) electPreferred(r *ElectPreferred) error {
+	for _, ref := range r.Partitions {
+		if _, _, err := b.partition(ref.TopicID, ref.Partition); err != nil {
+			return err
+		}
+	}
+	for _, ref := range r.Partitions {
+		t, p, _ := b.partition(ref.TopicID, ref.Partition)
+		pref := p.Preferred()
+		br, ok := b.next.brokers[pref]
+		if p.ElectPreferred || p.Leader == pref || !slices.Contains(p.ISR, pref) || !ok || br.Fenced ||
+			p.PartitionEpoch == math.MaxInt32 {
+			continue
+		}
+		p.ElectPreferred = true
+		p.PartitionEpoch++
+		b.putPartition(t, p)
+	}
 	return nil
 }
 

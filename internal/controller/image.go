@@ -33,7 +33,15 @@ type Partition struct {
 	ISR []int32 `msgpack:"isr"`
 	// PartitionEpoch grows with every change to the partition (KRaft).
 	PartitionEpoch int32 `msgpack:"partition_epoch"`
+	// ElectPreferred asks the leader to hand leadership to Replicas[0],
+	// the preferred leader, once it is caught up: set at creation and by
+	// ElectPreferred records, cleared when the preferred replica leads or
+	// is fenced out of the ISR.
+	ElectPreferred bool `msgpack:"elect_preferred,omitempty"`
 }
+
+// Preferred is the partition's preferred leader.
+func (p Partition) Preferred() int32 { return p.Replicas[0] }
 
 // Topic is one topic. Its slices and map are shared between images and
 // must not be modified.

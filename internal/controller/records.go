@@ -24,6 +24,7 @@ const (
 	TypePartitionChange     RecordType = 8
 	TypeAllocateProducerIDs RecordType = 9
 	TypeAlterPartition      RecordType = 10
+	TypeElectPreferred      RecordType = 11
 )
 
 func (t RecordType) String() string {
@@ -48,6 +49,8 @@ func (t RecordType) String() string {
 		return "AllocateProducerIDs"
 	case TypeAlterPartition:
 		return "AlterPartition"
+	case TypeElectPreferred:
+		return "ElectPreferred"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -152,6 +155,23 @@ type AlterPartition struct {
 	ISR            []ISRMember `msgpack:"isr"`
 }
 
+// PartitionRef names one partition.
+type PartitionRef struct {
+	TopicID   [16]byte `msgpack:"topic_id"`
+	Partition int32    `msgpack:"partition"`
+}
+
+// ElectPreferred asks the leaders of these partitions to hand leadership
+// to their preferred replica (the first in the assignment), as Kafka's
+// preferred leader election does. Raft, not the controller, elects: the
+// record marks each partition whose preferred replica is in sync on a
+// broker in service and does not lead it yet, and its leader transfers
+// leadership once it sees that replica caught up. Partitions that do not
+// qualify are left alone, not refused, so a batch is never all-or-nothing.
+type ElectPreferred struct {
+	Partitions []PartitionRef `msgpack:"partitions"`
+}
+
 // AllocateProducerIDs reserves the next block of BlockSize producer ids
 // (KRaft's ProducerIdsRecord); the FSM chooses the start.
 type AllocateProducerIDs struct {
@@ -168,6 +188,7 @@ func (*AlterConfigs) Type() RecordType        { return TypeAlterConfigs }
 func (*PartitionChange) Type() RecordType     { return TypePartitionChange }
 func (*AllocateProducerIDs) Type() RecordType { return TypeAllocateProducerIDs }
 func (*AlterPartition) Type() RecordType      { return TypeAlterPartition }
+func (*ElectPreferred) Type() RecordType      { return TypeElectPreferred }
 
 // newRecord returns an empty record of type t, or nil if t is unknown.
 func newRecord(t RecordType) Record {
@@ -192,6 +213,8 @@ func newRecord(t RecordType) Record {
 		return new(AllocateProducerIDs)
 	case TypeAlterPartition:
 		return new(AlterPartition)
+	case TypeElectPreferred:
+		return new(ElectPreferred)
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ func allRecords() []Record {
 		&AllocateProducerIDs{BlockSize: 1000},
 		&AlterPartition{TopicID: id, Partition: 1, Leader: 2, LeaderEpoch: 7, PartitionEpoch: 3,
 			ISR: []ISRMember{{NodeID: 2, BrokerEpoch: 40}, {NodeID: 3, BrokerEpoch: 17}}},
+		&ElectPreferred{Partitions: []PartitionRef{{TopicID: id, Partition: 0}, {TopicID: id, Partition: 2}}},
 	}
 }
 
