@@ -250,13 +250,7 @@ func TestClusterConsumerGroupFailsOver(t *testing.T) {
 	}
 	// Stop the coordinator of g1; committed offsets must survive on the
 	// new leader of its __consumer_offsets partition.
-	var coord int32
-	kadm.NewClient(cl).FindGroupCoordinators(context.Background(), "g1").Each(func(d kadm.FindCoordinatorResponse) {
-		if d.Err != nil {
-			t.Fatalf("find coordinator: %v", d.Err)
-		}
-		coord = d.NodeID
-	})
+	coord := groupCoordinator(t, cl, "g1")
 	c.Stop(int(coord) - 1)
 	produceN(t, clusterClient(t, c), "events", "y", 50)
 	if n := consume(50, "y-"); n != 50 {
@@ -381,18 +375,7 @@ func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
 func TestClusterOnlyCoordinatorServesGroup(t *testing.T) {
 	c := brokertest.StartCluster(t, 3, fastRaft, func(cfg *broker.Config) { cfg.OffsetsPartitions = 2 })
 	cl := clusterClient(t, c)
-	var coord int32 = -1
-	deadline := time.Now().Add(30 * time.Second)
-	for coord < 0 {
-		kadm.NewClient(cl).FindGroupCoordinators(context.Background(), "g").Each(func(d kadm.FindCoordinatorResponse) {
-			if d.Err == nil {
-				coord = d.NodeID
-			}
-		})
-		if coord < 0 && time.Now().After(deadline) {
-			t.Fatal("no coordinator for g")
-		}
-	}
+	coord := groupCoordinator(t, cl, "g")
 	other := coord%3 + 1
 	ctx := context.Background()
 	fetch := kmsg.NewPtrOffsetFetchRequest()
@@ -427,6 +410,35 @@ func TestClusterOnlyCoordinatorServesGroup(t *testing.T) {
 	}
 	if len(dresp.Groups) != 1 || dresp.Groups[0].ErrorCode != kerr.NotCoordinator.Code {
 		t.Fatalf("DescribeGroups at a non-coordinator: %+v, want one group with NOT_COORDINATOR", dresp.Groups)
+	}
+}
+
+// groupCoordinator finds group's coordinator once the __consumer_offsets
+// partitions (created on the first FindCoordinator) are led by their
+// preferred replicas, so it stays put while the test uses it.
+func groupCoordinator(t *testing.T, cl *kgo.Client, group string) int32 {
+	t.Helper()
+	find := func() (coord int32, err error) {
+		kadm.NewClient(cl).FindGroupCoordinators(context.Background(), group).Each(func(d kadm.FindCoordinatorResponse) {
+			coord, err = d.NodeID, d.Err
+		})
+		return coord, err
+	}
+	settled := false
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		coord, err := find()
+		switch {
+		case err == nil && settled:
+			return coord
+		case err == nil:
+			awaitLeaders(t, cl, "__consumer_offsets")
+			settled = true
+			continue
+		case time.Now().After(deadline):
+			t.Fatalf("no coordinator for %s: %v", group, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
