@@ -188,6 +188,7 @@ func controllerError(err error) error {
 		{controller.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 		{controller.ErrInvalidConfig, kerr.InvalidConfig},
 		{controller.ErrInvalidRequest, kerr.InvalidRequest},
+		{controller.ErrNoReassignment, kerr.NoReassignmentInProgress},
 		{controller.ErrNotController, kerr.NotController},
 		{context.DeadlineExceeded, kerr.RequestTimedOut},
 		{context.Canceled, kerr.RequestTimedOut},

@@ -137,6 +137,37 @@ func maxGapAfter(h *faultcheck.History, p int32, since time.Time) time.Duration 
 	return gap
 }
 
+// TestFaultReassignUnderLoad moves a partition off its leader's broker
+// (shrinking it to two replicas) and back to three under load: every
+// Raft membership change and the leader's handover must keep every
+// acknowledged record.
+func TestFaultReassignUnderLoad(t *testing.T) {
+	r := startFaultRun(t)
+	leader := int32(r.leaderOf(0) + 1)
+	adm := kadm.NewClient(clusterClient(t, r.c))
+	var rest []int32
+	for n := int32(1); n <= 3; n++ {
+		if n != leader {
+			rest = append(rest, n)
+		}
+	}
+	began := time.Now()
+	if err := reassign(t, adm, "queue", 0, rest); err != nil {
+		t.Fatal(err)
+	}
+	awaitReassigned(t, adm, "queue", 0, rest)
+	r.progress(500)
+	back := append([]int32{leader}, rest...)
+	if err := reassign(t, adm, "queue", 0, back); err != nil {
+		t.Fatal(err)
+	}
+	awaitReassigned(t, adm, "queue", 0, back)
+	r.progress(500)
+	h := r.finish()
+	t.Logf("queue-0 moved off node %d and back: longest wait for an ack on it since the move began: %v",
+		leader, maxGapAfter(h, 0, began))
+}
+
 func TestFaultLeaderIsolated(t *testing.T) {
 	r := startFaultRun(t)
 	victim := r.leaderOf(0)

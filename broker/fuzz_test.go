@@ -110,11 +110,19 @@ func seedRequests() []kmsg.Request {
 	create.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "fuzz2", NumPartitions: 1, ReplicationFactor: 1}}
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 3
-	return []kmsg.Request{av, md, fetch, join, create, kmsg.NewPtrListOffsetsRequest(), kmsg.NewPtrOffsetFetchRequest()}
+	elect := kmsg.NewPtrElectLeadersRequest()
+	elect.Version = 2
+	elect.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
+	move := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	move.Version = 1
+	move.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: topic, Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{
+		{Partition: 0, Replicas: []int32{1}}, {Partition: 1}}}}
+	return []kmsg.Request{av, md, fetch, join, create, kmsg.NewPtrListOffsetsRequest(), kmsg.NewPtrOffsetFetchRequest(),
+		elect, move, kmsg.NewPtrListPartitionReassignmentsRequest()}
 }
 
 func frameFor(req kmsg.Request) []byte {
-	if req.GetVersion() == 0 && req.Key() != 18 {
+	if req.GetVersion() == 0 && req.Key() != 18 && req.MaxVersion() > 0 {
 		req.SetVersion(1)
 	}
 	var buf []byte

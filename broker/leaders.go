@@ -66,14 +66,14 @@ func (c *cluster) restoreTimeouts(p *partition) {
 // reports whether leadership moved.
 func (c *cluster) handOver(img *controller.Image, p *partition, ip controller.Partition) bool {
 	pref := ip.Preferred()
-	if !ip.ElectPreferred || pref == c.b.cfg.NodeID || !slices.Contains(ip.ISR, pref) {
+	if !ip.ElectPreferred || pref == c.b.cfg.NodeID || !slices.Contains(ip.ISR, pref) || ip.Reassigning() {
 		return false
 	}
 	br, ok := img.Broker(pref)
 	if !ok || br.Fenced || !p.followers.inSync(pref, br.Epoch, false, time.Now(), 0) {
 		return false
 	}
-	err := p.repl.Raft().LeadershipTransferToServer(raft.ServerID(nodeName(pref)), raft.ServerAddress(c.voterAddr(pref))).Error()
+	err := p.repl.Raft().LeadershipTransferToServer(serverID(pref), raft.ServerAddress(c.voterAddr(pref))).Error()
 	if err != nil {
 		c.b.log.Debug("handing leadership to the preferred replica", "topic", p.topic, "partition", p.index, "to", pref, "err", err)
 		return false

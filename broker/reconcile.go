@@ -85,6 +85,10 @@ func (c *cluster) syncTopic(it controller.Topic) {
 	for i, ip := range it.Partitions {
 		p := nt.parts[i]
 		switch {
+		case p != nil && !slices.Contains(ip.Replicas, b.cfg.NodeID):
+			// Reassigned away: its group no longer counts on it.
+			c.dropReplica(nt, p)
+			nt.parts[i] = nil
 		case p != nil:
 			p.repl.SetLogConfig(lc)
 		case slices.Contains(ip.Replicas, b.cfg.NodeID):
@@ -105,7 +109,7 @@ func (c *cluster) inSync(t *topic, it controller.Topic) bool {
 		return false
 	}
 	for i, ip := range it.Partitions {
-		if t.parts[i] == nil && slices.Contains(ip.Replicas, c.b.cfg.NodeID) {
+		if (t.parts[i] == nil) == slices.Contains(ip.Replicas, c.b.cfg.NodeID) {
 			return false
 		}
 	}
@@ -138,9 +142,16 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 		trans.Close()
 		return nil, err
 	}
-	if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-		g.Close()
-		return nil, fmt.Errorf("bootstrap: %w", err)
+	// Only the replicas of a group that never had a leader bootstrap it,
+	// all with the same configuration. A replica opened later (added by a
+	// reassignment, or whose directory was lost) starts empty and learns
+	// the configuration from the leader; bootstrapping it would write a
+	// different first entry than the group's.
+	if ip.LeaderEpoch == 0 {
+		if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			g.Close()
+			return nil, fmt.Errorf("bootstrap: %w", err)
+		}
 	}
 	p.repl = g
 	p.stopWatch = make(chan struct{})
@@ -180,22 +191,31 @@ func (c *cluster) dropTopic(t *topic) {
 	}
 	b.mu.Unlock()
 	for _, p := range t.parts {
-		if p == nil {
-			continue
-		}
-		close(p.stopWatch)
-		p.deleted.Store(true)
-		if err := p.close(); err != nil {
-			b.log.Warn("closing deleted partition", "topic", t.name, "partition", p.index, "err", err)
-		}
-		p.wake()
-		for _, dir := range []string{b.partitionDir(t.name, p.index), c.raftDir(t.name, p.index)} {
-			if err := os.RemoveAll(dir); err != nil {
-				b.log.Warn("removing deleted partition", "dir", dir, "err", err)
-			}
+		if p != nil {
+			c.dropReplica(t, p)
 		}
 	}
 	b.log.Info("deleted topic", "topic", t.name)
+}
+
+// dropReplica closes this broker's replica of a partition and removes its
+// directories: its topic was deleted or it was reassigned away.
+func (c *cluster) dropReplica(t *topic, p *partition) {
+	b := c.b
+	close(p.stopWatch)
+	if p.loaded.Swap(false) {
+		b.groups.Unload(p.index) // a __consumer_offsets replica reassigned away
+	}
+	p.deleted.Store(true)
+	if err := p.close(); err != nil {
+		b.log.Warn("closing dropped replica", "topic", t.name, "partition", p.index, "err", err)
+	}
+	p.wake()
+	for _, dir := range []string{b.partitionDir(t.name, p.index), c.raftDir(t.name, p.index)} {
+		if err := os.RemoveAll(dir); err != nil {
+			b.log.Warn("removing dropped replica", "dir", dir, "err", err)
+		}
+	}
 }
 
 // sweepOrphans removes replica directories of topics that were deleted
@@ -269,7 +289,7 @@ func (c *cluster) tend(id [16]byte, p *partition) {
 	case !ok:
 	case ip.Leader == self && ip.LeaderEpoch == epoch:
 		c.tendISR(ctx, img, id, p, ip)
-		if c.handOver(img, p, ip) {
+		if c.tendMembership(ctx, img, id, p, ip) || c.handOver(img, p, ip) {
 			return
 		}
 	case ip.LeaderEpoch <= epoch:

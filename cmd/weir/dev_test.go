@@ -256,6 +256,14 @@ func testDevCluster(t *testing.T, nodes int) {
 			t.Errorf("assigned topic rows %q and %q, want replicas 2,1 and 1,2:\n%s", f0, f1, r.stdout)
 		}
 	}
+	if nodes == 3 { // reassignments: grow to 3 replicas, then move
+		reassignTo(t, bootstrap, "m", []string{"2,1,3", "1,2,3"}, "--replication-factor", "3")
+		reassignTo(t, bootstrap, "m", []string{"3,2", "3,1"}, "--replica-assignment", "3:2,3:1")
+		r = mustWeir(t, bootstrap, "", "topic", "reassign", "m", "--cancel")
+		if want := "m-0: not being reassigned\nm-1: not being reassigned\n"; r.stdout != want {
+			t.Errorf("cancel with nothing in progress printed %q, want %q", r.stdout, want)
+		}
+	}
 
 	dataDir := regexp.MustCompile(`data in (\S+)/node-1\n`).FindStringSubmatch(p.stderr.String())
 	p.cmd.Process.Signal(syscall.SIGTERM)
@@ -269,6 +277,26 @@ func testDevCluster(t *testing.T, nodes int) {
 	if _, err := os.Stat(dataDir[1]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary data directory %s is still there (%v)", dataDir[1], err)
 	}
+}
+
+// reassignTo runs weir topic reassign topic with args and --wait, and
+// checks the replicas describe shows for each partition afterwards.
+func reassignTo(t *testing.T, bootstrap, topic string, replicas []string, args ...string) {
+	t.Helper()
+	r := mustWeir(t, bootstrap, "", append([]string{"topic", "reassign", topic, "--wait"}, args...)...)
+	if !strings.HasSuffix(r.stdout, "reassignment of "+topic+" complete\n") {
+		t.Errorf("reassign %v printed %q", args, r.stdout)
+	}
+	waitFor(t, "replicas "+strings.Join(replicas, " "), func() error {
+		out := mustWeir(t, bootstrap, "", "topic", "describe", topic).stdout
+		for p, want := range replicas {
+			f := row(out, strconv.Itoa(p))
+			if len(f) != 8 || f[3] != want || f[4] != want {
+				return fmt.Errorf("partition %d: want replicas and ISR %s:\n%s", p, want, out)
+			}
+		}
+		return nil
+	})
 }
 
 // TestDevClusterNodeDies checks that when a node dies, weir dev cluster
@@ -302,4 +330,22 @@ func TestDevClusterStoppedEarly(t *testing.T) {
 		t.Errorf("weir dev cluster exited %d after SIGTERM\nstderr:\n%s", code, p.stderr.String())
 	}
 	assertNodesGone(t, pids)
+}
+
+func TestResizeReplicas(t *testing.T) {
+	for _, tt := range []struct {
+		replicas []int32
+		n        int
+		want     string
+	}{
+		{[]int32{2, 1}, 3, "[2 1 3]"},
+		{[]int32{1}, 3, "[1 2 3]"},
+		{[]int32{3}, 2, "[3 1]"},
+		{[]int32{3, 1, 2}, 1, "[3]"},
+		{[]int32{5}, 2, "[5 1]"}, // a replica on a broker no longer listed
+	} {
+		if got := fmt.Sprint(resize(tt.replicas, tt.n, []int32{3, 1, 2})); got != tt.want {
+			t.Errorf("resize(%v, %d) = %s, want %s", tt.replicas, tt.n, got, tt.want)
+		}
+	}
 }

@@ -23,6 +23,7 @@ var topicCommands = []command{
 	{"alter", "set or delete topic configs", (*app).topicAlter},
 	{"delete", "delete a topic", (*app).topicDelete},
 	{"elect-leaders", "move leadership back to the preferred replicas", (*app).topicElectLeaders},
+	{"reassign", "move partitions to other brokers, or change the replication factor", (*app).topicReassign},
 }
 
 func (a *app) topicCmd(ctx context.Context, w io.Writer, args []string) error {
@@ -187,7 +188,7 @@ func (a *app) topicDescribe(ctx context.Context, w io.Writer, args []string) err
 		"Shows the partitions of topic NAME and its configs, with the ones that differ from the default\n"+
 			"marked '*'. For each partition: its leader and leader epoch, its replicas, those in sync with\n"+
 			"the leader (ISR), those that are not (LAGGING; '(offline)' if their broker is down) and its\n"+
-			"log start and end offsets.")
+			"log start and end offsets; then the reassignments in progress.")
 	pos, err := fs.parse(w, args)
 	if err != nil {
 		return err
@@ -217,6 +218,7 @@ type topicDescription struct {
 	configs     []kadm.Config
 	configsErr  error // configs could not be described; the rest still prints
 	listOffsErr error
+	moving      kadm.ListPartitionReassignmentsResponses // nil if the broker cannot say
 }
 
 func describeTopic(ctx context.Context, adm *kadm.Client, name string) (*topicDescription, error) {
@@ -246,6 +248,9 @@ func describeTopic(ctx context.Context, adm *kadm.Client, name string) (*topicDe
 		d.configs = rc.Configs
 	}
 	d.configsErr = err
+	all := kadm.TopicsSet{}
+	all.Add(name, detail.Partitions.Numbers()...)
+	d.moving, _ = adm.ListPartitionReassignments(ctx, all)
 	return d, nil
 }
 
@@ -277,6 +282,9 @@ func (d *topicDescription) print(w io.Writer) error {
 	}
 	if d.listOffsErr != nil {
 		fmt.Fprintf(w, "(offsets unavailable: %v)\n", d.listOffsErr)
+	}
+	for _, m := range d.moving.Sorted() {
+		fmt.Fprintf(w, "Reassigning partition %d: adding %s, removing %s\n", m.Partition, ids(m.AddingReplicas), ids(m.RemovingReplicas))
 	}
 
 	fmt.Fprintln(w)

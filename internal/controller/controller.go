@@ -228,7 +228,7 @@ func (c *Controller) createPartitions(id [16]byte, total int, place func(img *Im
 	case total > MaxPartitions:
 		return errf(ErrInvalidPartitions, "Number of partitions %d exceeds the limit of %d.", total, MaxPartitions)
 	}
-	placed, err := place(img, total-have, len(t.Partitions[0].Replicas))
+	placed, err := place(img, total-have, len(t.Partitions[0].Target()))
 	if err != nil {
 		return err
 	}
@@ -280,6 +280,20 @@ func (c *Controller) AlterPartition(a AlterPartition) error {
 // preferred replicas (see the ElectPreferred record).
 func (c *Controller) ElectPreferred(refs []PartitionRef) error {
 	_, err := c.apply(&ElectPreferred{Partitions: refs})
+	return err
+}
+
+// Reassign starts, changes or (with a nil Target) cancels a partition's
+// reassignment.
+func (c *Controller) Reassign(a Reassign) error {
+	_, err := c.apply(&a)
+	return err
+}
+
+// CompleteReassign records that a partition's Raft group has reached its
+// target replicas.
+func (c *Controller) CompleteReassign(a CompleteReassign) error {
+	_, err := c.apply(&a)
 	return err
 }
 

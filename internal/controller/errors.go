@@ -22,6 +22,7 @@ var (
 	ErrInvalidRequest           = errors.New("invalid request")                    // INVALID_REQUEST
 	ErrIneligibleReplica        = errors.New("ineligible replica")                 // INELIGIBLE_REPLICA
 	ErrInvalidUpdateVersion     = errors.New("invalid update version")             // INVALID_UPDATE_VERSION
+	ErrNoReassignment           = errors.New("no reassignment in progress")        // NO_REASSIGNMENT_IN_PROGRESS
 )
 
 // Error is a rejected record: Kind is one of the sentinels above and Msg

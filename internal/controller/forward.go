@@ -46,6 +46,8 @@ type call struct {
 	Alter       *AlterPartition   `msgpack:"alter,omitempty"`
 	Assign      [][]int32         `msgpack:"assign,omitempty"`
 	Refs        []PartitionRef    `msgpack:"refs,omitempty"`
+	Reassign    *Reassign         `msgpack:"reassign,omitempty"`
+	Complete    *CompleteReassign `msgpack:"complete,omitempty"`
 }
 
 // reply is a forwarded call's outcome.
@@ -66,6 +68,7 @@ var kinds = []error{
 	ErrInvalidReplicationFactor, ErrInvalidReplicaAssignment, ErrInvalidConfig,
 	ErrUnknownBroker, ErrInvalidRegistration, ErrStaleBrokerEpoch,
 	ErrFencedLeaderEpoch, ErrInvalidRequest, ErrIneligibleReplica, ErrInvalidUpdateVersion,
+	ErrNoReassignment,
 }
 
 // dispatch runs c on this node's Controller.
@@ -97,6 +100,18 @@ func (c *Controller) dispatch(in call) reply {
 		err = c.AlterPartition(*in.Alter)
 	case "elect_preferred":
 		err = c.ElectPreferred(in.Refs)
+	case "reassign":
+		if in.Reassign == nil {
+			err = errf(ErrInvalidRequest, "reassign without a body")
+			break
+		}
+		err = c.Reassign(*in.Reassign)
+	case "complete_reassign":
+		if in.Complete == nil {
+			err = errf(ErrInvalidRequest, "complete_reassign without a body")
+			break
+		}
+		err = c.CompleteReassign(*in.Complete)
 	case "allocate_producer_ids":
 		var b ProducerIDBlock
 		b, err = c.AllocateProducerIDs(in.Size)
@@ -277,6 +292,18 @@ func (r *Remote) AlterPartition(ctx context.Context, a AlterPartition) error {
 // ElectPreferred is Controller.ElectPreferred on the leader.
 func (r *Remote) ElectPreferred(ctx context.Context, refs []PartitionRef) error {
 	_, err := r.do(ctx, call{Op: "elect_preferred", Refs: refs})
+	return err
+}
+
+// Reassign is Controller.Reassign on the leader.
+func (r *Remote) Reassign(ctx context.Context, a Reassign) error {
+	_, err := r.do(ctx, call{Op: "reassign", Reassign: &a})
+	return err
+}
+
+// CompleteReassign is Controller.CompleteReassign on the leader.
+func (r *Remote) CompleteReassign(ctx context.Context, a CompleteReassign) error {
+	_, err := r.do(ctx, call{Op: "complete_reassign", Complete: &a})
 	return err
 }
 

@@ -17,6 +17,8 @@ func FuzzForwardFrame(f *testing.F) {
 		{Op: "alter_partition", Alter: &AlterPartition{Partition: 1, Leader: 2, LeaderEpoch: 3, ISR: []ISRMember{{NodeID: 2, BrokerEpoch: 9}}}},
 		{Op: "read_index"},
 		{Op: "elect_preferred", Refs: []PartitionRef{{Partition: 2}}},
+		{Op: "reassign", Reassign: &Reassign{Partition: 1, Target: []int32{2, 3}}},
+		{Op: "complete_reassign", Complete: &CompleteReassign{Partition: 1, Leader: 2, LeaderEpoch: 4, PartitionEpoch: 7}},
 	} {
 		var buf bytes.Buffer
 		if err := writeFrame(&buf, c); err != nil {

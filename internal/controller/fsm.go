@@ -126,6 +126,10 @@ func (b *builder) apply(rec Record, index uint64) Result {
 		return Result{Err: b.alterPartition(r)}
 	case *ElectPreferred:
 		return Result{Err: b.electPreferred(r)}
+	case *Reassign:
+		return Result{Err: b.reassign(r)}
+	case *CompleteReassign:
+		return Result{Err: b.completeReassign(r)}
 	}
 	return Result{Err: errf(ErrInvalidRequest, "record type %T is not supported", rec)}
 }
@@ -257,7 +261,7 @@ func (b *builder) createPartitions(r *CreatePartitions) error {
 	if len(r.New) == 0 {
 		return errf(ErrInvalidPartitions, "Topic '%s' already has %d partitions.", t.Name, len(t.Partitions))
 	}
-	parts, err := b.newPartitions(r.New, len(t.Partitions), len(t.Partitions[0].Replicas))
+	parts, err := b.newPartitions(r.New, len(t.Partitions), len(t.Partitions[0].Target()))
 	if err != nil {
 		return err
 	}
@@ -426,6 +430,84 @@ func (b *builder) electPreferred(r *ElectPreferred) error {
 	return nil
 }
 
+// reassign starts, replaces or cancels a partition's reassignment, as
+// KRaft does: the replicas become the target followed by every other
+// current replica (those a replaced reassignment was adding included),
+// which the leader removes; Adding lists the target replicas that are new.
+// Cancelling targets the replicas less those being added.
+func (b *builder) reassign(r *Reassign) error {
+	t, p, err := b.partition(r.TopicID, r.Partition)
+	if err != nil {
+		return err
+	}
+	target := r.Target
+	if r.Cancel {
+		if !p.Reassigning() {
+			return errf(ErrNoReassignment, "No reassignment of %s-%d is in progress.", t.Name, r.Partition)
+		}
+		target = p.Original()
+	}
+	if err := validateReplicas(r.Partition, target, b.next.brokers); err != nil {
+		return err
+	}
+	switch {
+	case p.LeaderEpoch == 0:
+		// Its replicas may not all have bootstrapped the Raft group yet;
+		// only those of a group that never had a leader bootstrap.
+		return errf(ErrInvalidRequest, "Partition %s-%d has not elected its first leader yet.", t.Name, r.Partition)
+	case p.PartitionEpoch == math.MaxInt32:
+		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
+	}
+	replicas := slices.Clone(target)
+	var adding, removing []int32
+	for _, id := range target {
+		if !slices.Contains(p.Replicas, id) {
+			adding = append(adding, id)
+		}
+	}
+	for _, id := range p.Replicas {
+		if !slices.Contains(target, id) {
+			replicas = append(replicas, id)
+			removing = append(removing, id)
+		}
+	}
+	p.Replicas, p.Adding, p.Removing = replicas, adding, removing
+	p.ISR = inReplicaOrder(replicas, p.ISR)
+	p.PartitionEpoch++
+	b.putPartition(t, p)
+	return nil
+}
+
+// completeReassign ends a reassignment the partition's leader has carried
+// out: the replicas become the target, and the ISR keeps its members
+// among them.
+func (b *builder) completeReassign(r *CompleteReassign) error {
+	t, p, err := b.partition(r.TopicID, r.Partition)
+	if err != nil {
+		return err
+	}
+	target := p.Target()
+	switch {
+	case r.Leader != p.Leader || r.LeaderEpoch != p.LeaderEpoch:
+		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
+			r.Leader, r.LeaderEpoch, t.Name, r.Partition, p.Leader, p.LeaderEpoch)
+	case r.PartitionEpoch != p.PartitionEpoch:
+		return errf(ErrInvalidUpdateVersion, "Partition epoch %d of %s-%d is not the current epoch %d.",
+			r.PartitionEpoch, t.Name, r.Partition, p.PartitionEpoch)
+	case !p.Reassigning():
+		return errf(ErrNoReassignment, "No reassignment of %s-%d is in progress.", t.Name, r.Partition)
+	case !slices.Contains(target, r.Leader):
+		return errf(ErrInvalidRequest, "Leader %d of %s-%d is not one of its target replicas %v.", r.Leader, t.Name, r.Partition, target)
+	case p.PartitionEpoch == math.MaxInt32:
+		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
+	}
+	p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(target, id) })
+	p.Replicas, p.Adding, p.Removing = target, nil, nil
+	p.PartitionEpoch++
+	b.putPartition(t, p)
+	return nil
+}
+
 // inReplicaOrder returns the members of set in the order of replicas.
 func inReplicaOrder(replicas, set []int32) []int32 {
 	out := make([]int32, 0, len(set))
@@ -591,7 +673,7 @@ func DecodeImage(b []byte) (*Image, error) {
 			return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q has %d partitions", t.Name, len(t.Partitions))
 		}
 		for j, p := range t.Partitions {
-			if p.Index != int32(j) || len(p.Replicas) != len(t.Partitions[0].Replicas) ||
+			if p.Index != int32(j) || !validReassignment(p) ||
 				p.LeaderEpoch < 0 || p.PartitionEpoch < 0 ||
 				p.Leader != NoLeader && !slices.Contains(p.Replicas, p.Leader) {
 				return nil, fmt.Errorf("controller: corrupt metadata snapshot: topic %q partition %d", t.Name, j)
@@ -612,6 +694,22 @@ func DecodeImage(b []byte) (*Image, error) {
 // validateISR checks a snapshot's ISR: replicas, each once, in replica
 // order. Images written before ISRs were kept have none: every replica
 // counts as in sync, as at creation.
+// validReassignment checks that Adding and Removing are disjoint sets of
+// replicas and leave at least one target replica.
+func validReassignment(p Partition) bool {
+	for _, id := range p.Adding {
+		if !slices.Contains(p.Replicas, id) || slices.Contains(p.Removing, id) {
+			return false
+		}
+	}
+	for _, id := range p.Removing {
+		if !slices.Contains(p.Replicas, id) {
+			return false
+		}
+	}
+	return len(p.Target()) > 0
+}
+
 func validateISR(p *Partition) error {
 	if len(p.ISR) == 0 {
 		p.ISR = p.Replicas

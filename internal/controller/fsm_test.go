@@ -266,7 +266,7 @@ func randomLog(seed uint64, n int) [][]byte {
 	for range n {
 		var rec Record
 		ti := rng.IntN(len(ids))
-		switch rng.IntN(11) {
+		switch rng.IntN(13) {
 		case 0:
 			id := int32(rng.IntN(5))
 			rec = &RegisterBroker{NodeID: id, Incarnation: [16]byte{byte(rng.IntN(3) + 1)}, Listener: fmt.Sprintf("h%d:1", id), RaftAddr: fmt.Sprintf("h%d:2", id)}
@@ -293,6 +293,15 @@ func randomLog(seed uint64, n int) [][]byte {
 				PartitionEpoch: int32(rng.IntN(6)), ISR: []ISRMember{{NodeID: leader, BrokerEpoch: int64(rng.IntN(len(out) + 1))}}}
 		case 10:
 			rec = &ElectPreferred{Partitions: []PartitionRef{{TopicID: ids[ti], Partition: int32(rng.IntN(3))}}}
+		case 11:
+			var target []int32
+			for range rng.IntN(3) {
+				target = append(target, int32(rng.IntN(5)))
+			}
+			rec = &Reassign{TopicID: ids[ti], Partition: int32(rng.IntN(3)), Target: target}
+		case 12:
+			rec = &CompleteReassign{TopicID: ids[ti], Partition: int32(rng.IntN(3)), Leader: int32(rng.IntN(5)),
+				LeaderEpoch: int32(rng.IntN(6)), PartitionEpoch: int32(rng.IntN(6))}
 		}
 		b, err := Encode(rec)
 		if err != nil {

@@ -38,10 +38,37 @@ type Partition struct {
 	// ElectPreferred records, cleared when the preferred replica leads or
 	// is fenced out of the ISR.
 	ElectPreferred bool `msgpack:"elect_preferred,omitempty"`
+	// Adding and Removing are set while the partition is reassigned
+	// (KIP-455): Replicas is then the target replicas followed by those
+	// being removed; Adding are the target replicas that were not
+	// replicas when it (or the reassignment it replaced) began.
+	Adding   []int32 `msgpack:"adding,omitempty"`
+	Removing []int32 `msgpack:"removing,omitempty"`
 }
 
 // Preferred is the partition's preferred leader.
 func (p Partition) Preferred() int32 { return p.Replicas[0] }
+
+// Reassigning reports whether a reassignment is in progress.
+func (p Partition) Reassigning() bool { return len(p.Adding) > 0 || len(p.Removing) > 0 }
+
+// Target is the replicas the partition is to have: Replicas less those
+// being removed.
+func (p Partition) Target() []int32 {
+	if len(p.Removing) == 0 {
+		return p.Replicas
+	}
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Removing, r) })
+}
+
+// Original is what cancelling a reassignment goes back to: the replicas
+// less those being added.
+func (p Partition) Original() []int32 {
+	if len(p.Adding) == 0 {
+		return p.Replicas
+	}
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Adding, r) })
+}
 
 // Topic is one topic. Its slices and map are shared between images and
 // must not be modified.

@@ -25,6 +25,8 @@ const (
 	TypeAllocateProducerIDs RecordType = 9
 	TypeAlterPartition      RecordType = 10
 	TypeElectPreferred      RecordType = 11
+	TypeReassign            RecordType = 12
+	TypeCompleteReassign    RecordType = 13
 )
 
 func (t RecordType) String() string {
@@ -51,6 +53,10 @@ func (t RecordType) String() string {
 		return "AlterPartition"
 	case TypeElectPreferred:
 		return "ElectPreferred"
+	case TypeReassign:
+		return "Reassign"
+	case TypeCompleteReassign:
+		return "CompleteReassign"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -172,6 +178,32 @@ type ElectPreferred struct {
 	Partitions []PartitionRef `msgpack:"partitions"`
 }
 
+// Reassign moves a partition to the Target replicas (KIP-455's
+// AlterPartitionReassignments); Cancel instead cancels the reassignment
+// in progress. The partition then lists the target replicas followed by
+// those being removed, with Adding and Removing set; its leader changes
+// the Raft group's membership (adding new replicas as non-voters,
+// promoting them once caught up, then removing the others) and reports
+// CompleteReassign.
+type Reassign struct {
+	TopicID   [16]byte `msgpack:"topic_id"`
+	Partition int32    `msgpack:"partition"`
+	Target    []int32  `msgpack:"target"`
+	Cancel    bool     `msgpack:"cancel,omitempty"`
+}
+
+// CompleteReassign ends a reassignment once the partition's Raft group
+// has exactly the target replicas as voters. PartitionEpoch must be the
+// one the leader saw, so a completion of a reassignment since replaced
+// is refused.
+type CompleteReassign struct {
+	TopicID        [16]byte `msgpack:"topic_id"`
+	Partition      int32    `msgpack:"partition"`
+	Leader         int32    `msgpack:"leader"`
+	LeaderEpoch    int32    `msgpack:"leader_epoch"`
+	PartitionEpoch int32    `msgpack:"partition_epoch"`
+}
+
 // AllocateProducerIDs reserves the next block of BlockSize producer ids
 // (KRaft's ProducerIdsRecord); the FSM chooses the start.
 type AllocateProducerIDs struct {
@@ -189,6 +221,8 @@ func (*PartitionChange) Type() RecordType     { return TypePartitionChange }
 func (*AllocateProducerIDs) Type() RecordType { return TypeAllocateProducerIDs }
 func (*AlterPartition) Type() RecordType      { return TypeAlterPartition }
 func (*ElectPreferred) Type() RecordType      { return TypeElectPreferred }
+func (*Reassign) Type() RecordType            { return TypeReassign }
+func (*CompleteReassign) Type() RecordType    { return TypeCompleteReassign }
 
 // newRecord returns an empty record of type t, or nil if t is unknown.
 func newRecord(t RecordType) Record {
@@ -215,6 +249,10 @@ func newRecord(t RecordType) Record {
 		return new(AlterPartition)
 	case TypeElectPreferred:
 		return new(ElectPreferred)
+	case TypeReassign:
+		return new(Reassign)
+	case TypeCompleteReassign:
+		return new(CompleteReassign)
 	}
 	return nil
 }

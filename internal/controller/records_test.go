@@ -26,6 +26,9 @@ func allRecords() []Record {
 		&AlterPartition{TopicID: id, Partition: 1, Leader: 2, LeaderEpoch: 7, PartitionEpoch: 3,
 			ISR: []ISRMember{{NodeID: 2, BrokerEpoch: 40}, {NodeID: 3, BrokerEpoch: 17}}},
 		&ElectPreferred{Partitions: []PartitionRef{{TopicID: id, Partition: 0}, {TopicID: id, Partition: 2}}},
+		&Reassign{TopicID: id, Partition: 1, Target: []int32{3, 1}},
+		&Reassign{TopicID: id, Partition: 1, Cancel: true},
+		&CompleteReassign{TopicID: id, Partition: 1, Leader: 3, LeaderEpoch: 9, PartitionEpoch: 4},
 	}
 }
 

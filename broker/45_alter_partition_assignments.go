@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/weir-io/weir/internal/controller"
+)
+
+// handleAlterPartitionAssignments starts, replaces or (with null replicas)
+// cancels partition reassignments (kafka-reassign-partitions.sh,
+// kadm.AlterPartitionAssignments). It answers once the controller has
+// recorded them; ListPartitionReassignments shows their progress.
+func handleAlterPartitionAssignments(c *conn, req *kmsg.AlterPartitionAssignmentsRequest) response {
+	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
+	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	allowRF := req.Version < 1 || req.AllowReplicationFactorChange
+	for _, rt := range req.Topics {
+		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			err := c.b.reassign(rt.Topic, rp.Partition, rp.Replicas, allowRF)
+			sp.ErrorCode, sp.ErrorMessage = errCode(err), errMessage(err)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return ready{resp}
+}
+
+// reassign moves one partition to replicas, or cancels its reassignment
+// for nil replicas.
+func (b *Broker) reassign(topic string, index int32, replicas []int32, allowRF bool) error {
+	t := b.knownTopic(topic)
+	if t == nil || index < 0 || int(index) >= len(t.parts) {
+		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, index)
+	}
+	if b.cluster == nil {
+		switch {
+		case replicas == nil:
+			return errorf(kerr.NoReassignmentInProgress, "no reassignment of %s-%d is in progress", topic, index)
+		case !slices.Equal(replicas, []int32{b.cfg.NodeID}):
+			return errorf(kerr.InvalidReplicaAssignment, "this cluster has only broker %d", b.cfg.NodeID)
+		}
+		return nil
+	}
+	ip, ok := imagePartition(b.cluster.ctl.Image(), t.id, index)
+	if !ok {
+		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, index)
+	}
+	if replicas != nil && !allowRF && len(replicas) != len(ip.Target()) {
+		return errorf(kerr.InvalidReplicationFactor, "%s-%d has %d replicas, not %d, and the request does not allow changing that",
+			topic, index, len(ip.Target()), len(replicas))
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, adminTimeout)
+	defer cancel()
+	// A new partition cannot move before its first leader: only then do
+	// all its replicas hold the group's first entry (see openReplica).
+	err := b.cluster.await(ctx, func() bool {
+		ip, _ := imagePartition(b.cluster.ctl.Image(), t.id, index)
+		return ip.LeaderEpoch > 0
+	})
+	if err != nil {
+		return errorf(kerr.LeaderNotAvailable, "partition %s-%d has not elected its first leader yet", topic, index)
+	}
+	err = b.cluster.remote.Reassign(ctx, controller.Reassign{TopicID: t.id, Partition: index, Target: replicas, Cancel: replicas == nil})
+	return controllerError(err)
+}
