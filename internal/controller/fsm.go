@@ -376,15 +376,8 @@ func (b *builder) alterPartition(r *AlterPartition) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case r.Leader != p.Leader || r.LeaderEpoch != p.LeaderEpoch:
-		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
-			r.Leader, r.LeaderEpoch, t.Name, r.Partition, p.Leader, p.LeaderEpoch)
-	case r.PartitionEpoch != p.PartitionEpoch:
-		return errf(ErrInvalidUpdateVersion, "Partition epoch %d of %s-%d is not the current epoch %d.",
-			r.PartitionEpoch, t.Name, r.Partition, p.PartitionEpoch)
-	case p.PartitionEpoch == math.MaxInt32:
-		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
+	if err := checkLeaderDecision(t, p, r.Leader, r.LeaderEpoch, r.PartitionEpoch); err != nil {
+		return err
 	}
 	isr := make([]int32, 0, len(r.ISR))
 	for _, m := range r.ISR {
@@ -486,25 +479,37 @@ func (b *builder) completeReassign(r *CompleteReassign) error {
 	if err != nil {
 		return err
 	}
+	if err := checkLeaderDecision(t, p, r.Leader, r.LeaderEpoch, r.PartitionEpoch); err != nil {
+		return err
+	}
 	target := p.Target()
 	switch {
-	case r.Leader != p.Leader || r.LeaderEpoch != p.LeaderEpoch:
-		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
-			r.Leader, r.LeaderEpoch, t.Name, r.Partition, p.Leader, p.LeaderEpoch)
-	case r.PartitionEpoch != p.PartitionEpoch:
-		return errf(ErrInvalidUpdateVersion, "Partition epoch %d of %s-%d is not the current epoch %d.",
-			r.PartitionEpoch, t.Name, r.Partition, p.PartitionEpoch)
 	case !p.Reassigning():
 		return errf(ErrNoReassignment, "No reassignment of %s-%d is in progress.", t.Name, r.Partition)
 	case !slices.Contains(target, r.Leader):
 		return errf(ErrInvalidRequest, "Leader %d of %s-%d is not one of its target replicas %v.", r.Leader, t.Name, r.Partition, target)
-	case p.PartitionEpoch == math.MaxInt32:
-		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, r.Partition)
 	}
 	p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(id int32) bool { return !slices.Contains(target, id) })
 	p.Replicas, p.Adding, p.Removing = target, nil, nil
 	p.PartitionEpoch++
 	b.putPartition(t, p)
+	return nil
+}
+
+// checkLeaderDecision refuses a change a partition's leader decided unless
+// it is the current leader and decided on the current partition epoch, so
+// a change made meanwhile is never overwritten by a stale view.
+func checkLeaderDecision(t *Topic, p Partition, leader, leaderEpoch, partitionEpoch int32) error {
+	switch {
+	case leader != p.Leader || leaderEpoch != p.LeaderEpoch:
+		return errf(ErrFencedLeaderEpoch, "Broker %d in leader epoch %d is not the leader of %s-%d (broker %d, epoch %d).",
+			leader, leaderEpoch, t.Name, p.Index, p.Leader, p.LeaderEpoch)
+	case partitionEpoch != p.PartitionEpoch:
+		return errf(ErrInvalidUpdateVersion, "Partition epoch %d of %s-%d is not the current epoch %d.",
+			partitionEpoch, t.Name, p.Index, p.PartitionEpoch)
+	case p.PartitionEpoch == math.MaxInt32:
+		return errf(ErrInvalidRequest, "Partition epoch of %s-%d is exhausted.", t.Name, p.Index)
+	}
 	return nil
 }
 
