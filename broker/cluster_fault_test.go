@@ -3,12 +3,15 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/weir-io/weir/broker/brokertest"
 	"github.com/weir-io/weir/internal/faultcheck"
@@ -56,13 +59,48 @@ func (r *faultRun) progress(n int64) {
 }
 
 // leaderOf returns the 0-based node leading partition p of the queue,
-// once leadership has settled on the preferred replicas: a leader read
+// once leadership has settled on the preferred replicas (a leader read
 // while a new partition hands over to its preferred replica would be gone
-// by the time the test harms it.
+// by the time the test harms it) and every broker agrees on it (one whose
+// metadata lags could name a leader already deposed).
 func (r *faultRun) leaderOf(p int32) int {
 	r.t.Helper()
-	md := awaitISR(r.t, kadm.NewClient(clusterClient(r.t, r.c)), "queue", preferredLeads)
-	return int(md.Topics["queue"].Partitions[p].Leader) - 1
+	cl := clusterClient(r.t, r.c)
+	awaitISR(r.t, kadm.NewClient(cl), "queue", preferredLeads)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		leader, agreed := r.agreedLeader(cl, p)
+		if agreed {
+			return int(leader) - 1
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("brokers never agreed on the leader of queue-%d", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// agreedLeader asks every broker for partition p's leader and epoch and
+// reports whether they all gave the same answer.
+func (r *faultRun) agreedLeader(cl *kgo.Client, p int32) (int32, bool) {
+	var seen []string
+	var leader int32
+	for i := range r.c.Size() {
+		req := kmsg.NewPtrMetadataRequest()
+		topic := "queue"
+		req.Topics = []kmsg.MetadataRequestTopic{{Topic: &topic}}
+		resp, err := req.RequestWith(r.ctx, cl.Broker(i+1))
+		if err != nil || len(resp.Topics) != 1 || int(p) >= len(resp.Topics[0].Partitions) {
+			return 0, false
+		}
+		for _, rp := range resp.Topics[0].Partitions {
+			if rp.Partition == p {
+				leader = rp.Leader
+				seen = append(seen, fmt.Sprint(rp.Leader, "@", rp.LeaderEpoch))
+			}
+		}
+	}
+	return leader, len(seen) == r.c.Size() && len(slices.Compact(seen)) == 1
 }
 
 // finish stops the workload on the healed cluster, checks its history
