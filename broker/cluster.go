@@ -74,6 +74,10 @@ func (b *Broker) startCluster(ctx context.Context) error {
 		return err
 	}
 	b.clusterID = clusterIDOf(cfg.Voters)
+	if err := c.join(ctx); err != nil {
+		c.close()
+		return err
+	}
 	if err := c.register(ctx); err != nil {
 		c.close()
 		return err
@@ -124,19 +128,41 @@ func (c *cluster) startController() error {
 	if err != nil {
 		return err
 	}
-	if !has {
-		if err := r.BootstrapCluster(raft.Configuration{Servers: c.servers(nil)}).Error(); err != nil {
+	c.ctl = controller.New(r, fsm)
+	if !has && c.isVoter() {
+		if err := r.BootstrapCluster(raft.Configuration{Servers: c.servers(c.voterIDs())}).Error(); err != nil {
 			return fmt.Errorf("broker: bootstrap controller quorum: %w", err)
 		}
 	}
-	c.ctl = controller.New(r, fsm)
 	if c.fwd, err = c.mux.Register(controller.ForwardGroup); err != nil {
 		return err
 	}
 	go c.ctl.Serve(c.fwd)
-	c.remote = controller.NewRemote(c.ctl, func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	dial := func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 		return c.fwd.Dial(addr, timeout)
-	})
+	}
+	var voters []raft.ServerAddress
+	if !c.isVoter() {
+		// Until it hears from the leader, a broker-only node asks the
+		// voters in turn.
+		for _, v := range c.b.cfg.Voters {
+			voters = append(voters, raft.ServerAddress(v.RaftAddr))
+		}
+	}
+	c.remote = controller.NewRemote(c.ctl, dial, voters...)
+	return nil
+}
+
+// join makes a broker-only node a non-voting member of the controller
+// group, so the metadata log (and with it the image, and the controller's
+// heartbeats that decide fencing) reaches it. Joining again is harmless.
+func (c *cluster) join(ctx context.Context) error {
+	if c.isVoter() {
+		return nil
+	}
+	if err := c.remote.AddNonvoter(ctx, c.b.cfg.NodeID, c.b.cfg.RaftListen); err != nil {
+		return fmt.Errorf("broker: join the controller group as a non-voter: %w", err)
+	}
 	return nil
 }
 
@@ -157,17 +183,27 @@ func (c *cluster) register(ctx context.Context) error {
 	return nil
 }
 
-// servers is the Raft configuration of a group whose voters are nodes
-// (all controller voters when nodes is nil).
+// servers is the Raft configuration of a group whose voters are nodes.
 func (c *cluster) servers(nodes []int32) []raft.Server {
-	var out []raft.Server
-	for _, v := range c.b.cfg.Voters {
-		if nodes == nil || slices.Contains(nodes, v.ID) {
-			out = append(out, raft.Server{ID: raft.ServerID(nodeName(v.ID)), Address: raft.ServerAddress(v.RaftAddr)})
-		}
+	out := make([]raft.Server, len(nodes))
+	for i, n := range nodes {
+		out[i] = raft.Server{ID: serverID(n), Address: raft.ServerAddress(c.raftAddr(n))}
 	}
 	return out
 }
+
+// voterIDs are the controller quorum's node ids.
+func (c *cluster) voterIDs() []int32 {
+	ids := make([]int32, len(c.b.cfg.Voters))
+	for i, v := range c.b.cfg.Voters {
+		ids[i] = v.ID
+	}
+	return ids
+}
+
+// isVoter says whether this node is a member of the controller quorum;
+// otherwise it is a broker-only node.
+func (c *cluster) isVoter() bool { return slices.Contains(c.voterIDs(), c.b.cfg.NodeID) }
 
 // raftConfig is the configuration of every Raft group of this node.
 func (c *cluster) raftConfig() *raft.Config {

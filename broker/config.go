@@ -62,12 +62,16 @@ type Config struct {
 
 	// Voters, when set, makes this broker one node of a Raft-replicated
 	// cluster: every voter is a broker and a member of the controller
-	// quorum, and NodeID must be one of them. Empty: a single node whose
-	// partitions are local logs (no Raft), metadata in weir-metadata.json.
+	// quorum. A NodeID not among them makes a broker-only node, which
+	// joins the running cluster, follows the metadata log as a Raft
+	// non-voter and holds partition replicas like any broker. Empty: a
+	// single node whose partitions are local logs (no Raft), metadata in
+	// weir-metadata.json.
 	Voters []Voter
 	// RaftListen is the address of this node's Raft transport, shared by
-	// the controller and every partition group. Required with Voters; it
-	// must equal this node's entry in Voters (port 0 is not allowed there).
+	// the controller and every partition group. Required with Voters; a
+	// voter's must equal its entry in Voters, a broker-only node's is
+	// what it registers, so other nodes must be able to dial it.
 	RaftListen string
 	// DefaultReplicationFactor is the replication factor of auto-created
 	// topics and of CreateTopics requests that ask for the default (-1),
@@ -211,8 +215,8 @@ func (c Config) validateCluster(bad func(string, ...any) error) error {
 		}
 	}
 	switch {
-	case self < 0:
-		return bad("NodeID %d is not among the voters", c.NodeID)
+	case c.RaftListen == "" && self < 0:
+		return bad("RaftListen is required for node %d, which is not among the voters (a broker-only node)", c.NodeID)
 	case c.RaftListen == "":
 		return bad("RaftListen is required with Voters")
 	case c.DefaultReplicationFactor < 0 || int(c.DefaultReplicationFactor) > len(c.Voters):

@@ -217,7 +217,7 @@ func (c *cluster) reportProgress() {
 		for leader, rs := range c.followerProgress() {
 			pp := peers[leader]
 			if pp == nil {
-				pp = &progressPeer{addr: c.voterAddr(leader)}
+				pp = &progressPeer{addr: c.raftAddr(leader)}
 				peers[leader] = pp
 			}
 			wg.Go(func() {
@@ -283,7 +283,12 @@ func (c *cluster) sendProgress(pp *progressPeer, rs []replicaProgress) error {
 	return err
 }
 
-func (c *cluster) voterAddr(id int32) string {
+// raftAddr is node id's Raft address: as registered in the image (a
+// broker-only node's is known only there), else its entry in Voters.
+func (c *cluster) raftAddr(id int32) string {
+	if br, ok := c.ctl.Image().Broker(id); ok && br.RaftAddr != "" {
+		return br.RaftAddr
+	}
 	for _, v := range c.b.cfg.Voters {
 		if v.ID == id {
 			return v.RaftAddr

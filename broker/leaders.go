@@ -73,7 +73,7 @@ func (c *cluster) handOver(img *controller.Image, p *partition, ip controller.Pa
 	if !ok || br.Fenced || !p.followers.inSync(pref, br.Epoch, false, time.Now(), 0) {
 		return false
 	}
-	err := p.repl.Raft().LeadershipTransferToServer(serverID(pref), raft.ServerAddress(c.voterAddr(pref))).Error()
+	err := p.repl.Raft().LeadershipTransferToServer(serverID(pref), raft.ServerAddress(c.raftAddr(pref))).Error()
 	if err != nil {
 		c.b.log.Debug("handing leadership to the preferred replica", "topic", p.topic, "partition", p.index, "to", pref, "err", err)
 		return false

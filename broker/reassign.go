@@ -63,9 +63,9 @@ func (c *cluster) tendMembership(ctx context.Context, img *controller.Image, id 
 		s, ok := suffrage[n]
 		switch {
 		case !ok:
-			return step("add non-voter", n, r.AddNonvoter(serverID(n), raft.ServerAddress(c.voterAddr(n)), 0, membershipTimeout))
+			return step("add non-voter", n, r.AddNonvoter(serverID(n), raft.ServerAddress(c.raftAddr(n)), 0, membershipTimeout))
 		case s == raft.Nonvoter && c.caughtUp(img, p, n):
-			return step("promote to voter", n, r.AddVoter(serverID(n), raft.ServerAddress(c.voterAddr(n)), 0, membershipTimeout))
+			return step("promote to voter", n, r.AddVoter(serverID(n), raft.ServerAddress(c.raftAddr(n)), 0, membershipTimeout))
 		case s == raft.Nonvoter:
 			waiting = true
 		}
@@ -81,7 +81,7 @@ func (c *cluster) tendMembership(ctx context.Context, img *controller.Image, id 
 	if !slices.Contains(target, self) {
 		for _, n := range target {
 			if c.caughtUp(img, p, n) {
-				return step("hand leadership to", n, r.LeadershipTransferToServer(serverID(n), raft.ServerAddress(c.voterAddr(n))))
+				return step("hand leadership to", n, r.LeadershipTransferToServer(serverID(n), raft.ServerAddress(c.raftAddr(n))))
 			}
 		}
 		return false

@@ -58,6 +58,26 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	return c
 }
 
+// AddBroker starts a broker-only node (the next node id, not a voter),
+// which joins the running cluster, and returns its index.
+func (c *Cluster) AddBroker(opts ...Option) int {
+	c.t.Helper()
+	cfg := Config(c.t, opts...)
+	c.mu.Lock()
+	i := len(c.cfgs)
+	cfg.NodeID = int32(i + 1)
+	cfg.Voters = c.cfgs[0].Voters
+	cfg.RaftListen = freeAddr(c.t)
+	cfg.RaftNetwork = c.Network
+	c.cfgs = append(c.cfgs, cfg)
+	c.brokers = append(c.brokers, nil)
+	c.mu.Unlock()
+	if err := c.start(i); err != nil {
+		c.t.Fatalf("start broker-only node %d: %v", i+1, err)
+	}
+	return i
+}
+
 // freeAddr reserves a loopback port for a node's Raft transport: voters
 // must know each other's addresses before any of them starts.
 func freeAddr(t testing.TB) string {
@@ -73,7 +93,10 @@ func freeAddr(t testing.TB) string {
 // quorum of the controller voters running. (Start's context is the
 // broker's lifetime, so it cannot carry a startup deadline.)
 func (c *Cluster) start(i int) error {
-	b, err := broker.Start(context.Background(), c.cfgs[i])
+	c.mu.Lock()
+	cfg := c.cfgs[i]
+	c.mu.Unlock()
+	b, err := broker.Start(context.Background(), cfg)
 	if err != nil {
 		return err
 	}
@@ -84,7 +107,11 @@ func (c *Cluster) start(i int) error {
 }
 
 // Size is the number of nodes, running or not.
-func (c *Cluster) Size() int { return len(c.cfgs) }
+func (c *Cluster) Size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cfgs)
+}
 
 // Broker returns node i (0-based), nil while it is stopped.
 func (c *Cluster) Broker(i int) *broker.Broker {
@@ -94,7 +121,11 @@ func (c *Cluster) Broker(i int) *broker.Broker {
 }
 
 // DataDir is node i's data directory.
-func (c *Cluster) DataDir(i int) string { return c.cfgs[i].DataDir }
+func (c *Cluster) DataDir(i int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfgs[i].DataDir
+}
 
 // Node is node i's id as the Network knows it.
 func (c *Cluster) Node(i int) string { return strconv.Itoa(i + 1) }

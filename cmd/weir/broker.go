@@ -62,9 +62,10 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 		"partition count `N` of __consumer_offsets, fixed when it is first created (offsets.topic.num.partitions; default 50)")
 	fs.Var(int32Value{&cfg.NodeID}, "node-id", "this broker's node `ID` (default 1); with --voters, one of theirs")
 	fs.Var(votersValue{&cfg.Voters}, "voters",
-		"run as one node of a Raft-replicated cluster whose voters are `ID@HOST:PORT,...` (their Raft addresses)")
+		"run as one node of a Raft-replicated cluster whose controller voters are `ID@HOST:PORT,...` (their Raft addresses); "+
+			"a --node-id not among them joins as a broker-only node")
 	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen,
-		"serve Raft traffic on `host:port` (default: this node's address in --voters)")
+		"serve Raft traffic on `host:port` (default: this node's address in --voters; required for a broker-only node)")
 	fs.Var(int16Value{&cfg.DefaultReplicationFactor}, "replication-factor",
 		"replication factor `N` of topics created without one (default min(3, voters); 1 without --voters)")
 	fs.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout,

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -274,6 +275,30 @@ func (c *Controller) ReadIndex() (uint64, error) {
 func (c *Controller) AlterPartition(a AlterPartition) error {
 	_, err := c.apply(&a)
 	return err
+}
+
+// AddNonvoter adds a broker-only node to the controller group as a
+// non-voting member: it receives the metadata log (and heartbeats, which
+// decide its fencing) without counting towards the quorum. A voter stays
+// a voter.
+func (c *Controller) AddNonvoter(nodeID int32, raftAddr string) error {
+	if c.raft.State() != raft.Leader {
+		return c.notController()
+	}
+	if err := validateHostPort("raft address", raftAddr); err != nil {
+		return err
+	}
+	cf := c.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return c.applyErr(err)
+	}
+	id := raft.ServerID(strconv.Itoa(int(nodeID)))
+	for _, s := range cf.Configuration().Servers {
+		if s.ID == id && s.Suffrage == raft.Voter {
+			return errf(ErrInvalidRegistration, "Node %d is a controller voter; it cannot join as a broker-only node.", nodeID)
+		}
+	}
+	return c.applyErr(c.raft.AddNonvoter(id, raft.ServerAddress(raftAddr), 0, c.timeout()).Error())
 }
 
 // ElectPreferred asks the leaders of refs to hand leadership to their

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -100,6 +101,8 @@ func (c *Controller) dispatch(in call) reply {
 		err = c.AlterPartition(*in.Alter)
 	case "elect_preferred":
 		err = c.ElectPreferred(in.Refs)
+	case "add_nonvoter":
+		err = c.AddNonvoter(in.NodeID, in.RaftAddr)
 	case "reassign":
 		if in.Reassign == nil {
 			err = errf(ErrInvalidRequest, "reassign without a body")
@@ -184,11 +187,18 @@ type Dialer func(addr raft.ServerAddress, timeout time.Duration) (net.Conn, erro
 type Remote struct {
 	c    *Controller
 	dial Dialer
+	// fallback are asked in turn while this node knows no leader (a
+	// broker-only node before it has joined the controller group).
+	fallback []raft.ServerAddress
+	next     atomic.Uint32
 }
 
 // NewRemote returns a Remote for the local controller c, dialing the
-// leader with dial when c is not the leader.
-func NewRemote(c *Controller, dial Dialer) *Remote { return &Remote{c: c, dial: dial} }
+// leader with dial when c is not the leader, and fallback (the voters) in
+// turn while c knows of no leader.
+func NewRemote(c *Controller, dial Dialer, fallback ...raft.ServerAddress) *Remote {
+	return &Remote{c: c, dial: dial, fallback: fallback}
+}
 
 // Controller returns the local controller.
 func (r *Remote) Controller() *Controller { return r.c }
@@ -218,6 +228,9 @@ func (r *Remote) do(ctx context.Context, in call) (reply, error) {
 // node knows of.
 func (r *Remote) try(in call) (reply, error) {
 	addr, _ := r.c.raft.LeaderWithID()
+	if addr == "" && len(r.fallback) > 0 {
+		addr = r.fallback[int(r.next.Add(1))%len(r.fallback)]
+	}
 	if r.c.raft.State() == raft.Leader || addr == "" {
 		return r.c.dispatch(in), nil
 	}
@@ -286,6 +299,12 @@ func (r *Remote) ReadIndex(ctx context.Context) (uint64, error) {
 // AlterPartition is Controller.AlterPartition on the leader.
 func (r *Remote) AlterPartition(ctx context.Context, a AlterPartition) error {
 	_, err := r.do(ctx, call{Op: "alter_partition", Alter: &a})
+	return err
+}
+
+// AddNonvoter is Controller.AddNonvoter on the leader.
+func (r *Remote) AddNonvoter(ctx context.Context, nodeID int32, raftAddr string) error {
+	_, err := r.do(ctx, call{Op: "add_nonvoter", NodeID: nodeID, RaftAddr: raftAddr})
 	return err
 }
 
