@@ -217,6 +217,9 @@ func (c Config) validateCluster(bad func(string, ...any) error) error {
 	switch {
 	case c.RaftListen == "" && self < 0:
 		return bad("RaftListen is required for node %d, which is not among the voters (a broker-only node)", c.NodeID)
+	case self < 0 && !dialable(c.RaftListen):
+		return bad("RaftListen %q of broker-only node %d is the address other nodes dial: give a reachable host and port, not a wildcard",
+			c.RaftListen, c.NodeID)
 	case c.RaftListen == "":
 		return bad("RaftListen is required with Voters")
 	case c.DefaultReplicationFactor < 0 || int(c.DefaultReplicationFactor) > len(c.Voters):
@@ -231,4 +234,15 @@ func (c Config) validateCluster(bad func(string, ...any) error) error {
 		return bad("LeaderImbalancePerBrokerPercentage %d is outside 0..100", c.LeaderImbalancePerBrokerPercentage)
 	}
 	return nil
+}
+
+// dialable reports whether addr names a host and port another node can
+// connect to: no wildcard host, no port 0.
+func dialable(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "0" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsUnspecified()
 }

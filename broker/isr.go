@@ -283,16 +283,17 @@ func (c *cluster) sendProgress(pp *progressPeer, rs []replicaProgress) error {
 	return err
 }
 
-// raftAddr is node id's Raft address: as registered in the image (a
-// broker-only node's is known only there), else its entry in Voters.
+// raftAddr is node id's Raft address: a voter's entry in Voters (what
+// every node was configured with, even if the voter listens on a
+// wildcard address), else what a broker-only node registered.
 func (c *cluster) raftAddr(id int32) string {
-	if br, ok := c.ctl.Image().Broker(id); ok && br.RaftAddr != "" {
-		return br.RaftAddr
-	}
 	for _, v := range c.b.cfg.Voters {
 		if v.ID == id {
 			return v.RaftAddr
 		}
+	}
+	if br, ok := c.ctl.Image().Broker(id); ok {
+		return br.RaftAddr
 	}
 	return ""
 }

@@ -158,6 +158,7 @@ func TestBrokerClusterFlagErrors(t *testing.T) {
 		{[]string{"--voters", "one@127.0.0.1:9101"}, "node id must be a non-negative integer"},
 		{[]string{"--voters", "1@127.0.0.1:9101,1@127.0.0.1:9102"}, "node id 1 appears twice"},
 		{[]string{"--voters", testVoters, "--node-id", "4"}, "RaftListen is required for node 4, which is not among the voters (a broker-only node)"},
+		{[]string{"--voters", testVoters, "--node-id", "4", "--raft-listen", "0.0.0.0:9104"}, "not a wildcard"},
 		{[]string{"--voters", testVoters, "--replication-factor", "4"}, "DefaultReplicationFactor 4 is outside 1..3"},
 		{[]string{"--voters", testVoters, "--raft-timeout", "-1s"}, "RaftTimeout is negative"},
 		{[]string{"--voters", testVoters, "--replica-lag-time-max", "-1s"}, "ReplicaLagTimeMax is negative"},
