@@ -88,6 +88,17 @@ func TestClusterReassignsPartition(t *testing.T) {
 	}
 	awaitReassigned(t, adm, "move", 0, []int32{2, 3})
 	awaitFilesGone(t, c.DataDir(0), "move-0")
+	// Each broker describes the replicas it holds (kafka-log-dirs.sh).
+	described, err := adm.DescribeAllLogDirs(ctx, kadm.TopicsSet{"move": {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for node := int32(1); node <= 3; node++ {
+		p, held := described[node].LookupPartition("move", 0)
+		if held != (node != 1) || held && p.Size == 0 {
+			t.Errorf("broker %d describes move-0 as %+v (held %v); want it on 2 and 3 only, not empty", node, p, held)
+		}
+	}
 	produceN(t, cl, "move", "b", 100)
 	if seen := consumeDistinct(t, c.Seeds(), "move", 300); len(seen) != 300 {
 		t.Fatalf("read %d distinct records after the move, want 300", len(seen))

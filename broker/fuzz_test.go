@@ -110,6 +110,9 @@ func seedRequests() []kmsg.Request {
 	create.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: "fuzz2", NumPartitions: 1, ReplicationFactor: 1}}
 	av := kmsg.NewPtrApiVersionsRequest()
 	av.Version = 3
+	logDirs := kmsg.NewPtrDescribeLogDirsRequest()
+	logDirs.Version = 4
+	logDirs.Topics = []kmsg.DescribeLogDirsRequestTopic{{Topic: topic, Partitions: []int32{0}}}
 	elect := kmsg.NewPtrElectLeadersRequest()
 	elect.Version = 2
 	elect.Topics = []kmsg.ElectLeadersRequestTopic{{Topic: topic, Partitions: []int32{0, 1}}}
@@ -118,7 +121,7 @@ func seedRequests() []kmsg.Request {
 	move.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{{Topic: topic, Partitions: []kmsg.AlterPartitionAssignmentsRequestTopicPartition{
 		{Partition: 0, Replicas: []int32{1}}, {Partition: 1}}}}
 	return []kmsg.Request{av, md, fetch, join, create, kmsg.NewPtrListOffsetsRequest(), kmsg.NewPtrOffsetFetchRequest(),
-		elect, move, kmsg.NewPtrListPartitionReassignmentsRequest()}
+		elect, move, kmsg.NewPtrListPartitionReassignmentsRequest(), logDirs}
 }
 
 func frameFor(req kmsg.Request) []byte {

@@ -54,6 +54,7 @@ func init() {
 		kmsg.IncrementalAlterConfigs.Int16():    on(0, 1, handleIncrementalAlterConfigs),
 		kmsg.OffsetDelete.Int16():               on(0, 0, handleOffsetDelete),
 		kmsg.DescribeCluster.Int16():            on(0, 1, handleDescribeCluster),
+		kmsg.DescribeLogDirs.Int16():            on(0, 4, handleDescribeLogDirs),
 		kmsg.ElectLeaders.Int16():               on(0, 2, handleElectLeaders),
 		kmsg.AlterPartitionAssignments.Int16():  on(0, 1, handleAlterPartitionAssignments),
 		kmsg.ListPartitionReassignments.Int16(): on(0, 0, handleListPartitionReassignments),
