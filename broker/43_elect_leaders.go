@@ -113,11 +113,8 @@ func (c *cluster) elect(targets []electionTarget, how int8, timeout time.Duratio
 	img := c.ctl.Image()
 	want := map[electionTarget]controller.PartitionRef{}
 	for _, t := range targets {
-		it, ok := img.Topic(t.topic)
-		if !ok && c.b.knownTopic(t.topic) != nil {
-			img = c.ctl.Image()
-			it, ok = img.Topic(t.topic)
-		}
+		it, newer, ok := c.topicCaughtUp(img, func(im *controller.Image) (controller.Topic, bool) { return im.Topic(t.topic) })
+		img = newer
 		if !ok || t.partition < 0 || int(t.partition) >= len(it.Partitions) {
 			errs[t] = errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", t.topic, t.partition)
 			continue
