@@ -322,6 +322,21 @@ func (c *Controller) CompleteReassign(a CompleteReassign) error {
 	return err
 }
 
+// InitCluster fixes the cluster id and raises the next producer id (see
+// the InitCluster record). Only the active controller can; brokers call
+// it when they find the image without an id.
+func (c *Controller) InitCluster(clusterID string, nextProducerID int64) error {
+	_, err := c.apply(&InitCluster{ClusterID: clusterID, NextProducerID: nextProducerID})
+	return err
+}
+
+// ImportTopic creates a topic that exists on disk already, keeping its id:
+// the migration of a single node's weir-metadata.json into the image.
+func (c *Controller) ImportTopic(name string, id [16]byte, assign [][]int32, configs map[string]string) error {
+	_, err := c.apply(&CreateTopic{Name: name, ID: id, Configs: configs, Partitions: assignments(0, assign)})
+	return err
+}
+
 // AllocateProducerIDs reserves the next block of size producer ids.
 func (c *Controller) AllocateProducerIDs(size int64) (ProducerIDBlock, error) {
 	res, err := c.apply(&AllocateProducerIDs{BlockSize: size})

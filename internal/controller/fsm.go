@@ -22,6 +22,7 @@ const (
 	MaxProducerIDBlock   = 1 << 20
 	maxConfigs           = 1024
 	maxTopicNameLen      = 249 // Kafka: 255 minus room for a partition suffix
+	maxClusterIDLen      = 64
 )
 
 // ProducerIDBlock is the half-open range [Start, Start+Size) of producer
@@ -130,6 +131,8 @@ func (b *builder) apply(rec Record, index uint64) Result {
 		return Result{Err: b.reassign(r)}
 	case *CompleteReassign:
 		return Result{Err: b.completeReassign(r)}
+	case *InitCluster:
+		return Result{Err: b.initCluster(r)}
 	}
 	return Result{Err: errf(ErrInvalidRequest, "record type %T is not supported", rec)}
 }
@@ -293,8 +296,29 @@ func (b *builder) newPartitions(as []PartitionAssignment, first, rf int) ([]Part
 		// partition's Raft group elects whichever replica times out first,
 		// so the leader is asked to hand over if that was another.
 		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader, ISR: a.Replicas, ElectPreferred: len(a.Replicas) > 1}
+		if len(a.Replicas) == 1 {
+			// A single replica needs no election: its broker keeps the log
+			// without Raft and leads it from the start, in epoch 1 (0
+			// means "never led"; Raft terms, should it later grow, are
+			// larger).
+			parts[i].Leader, parts[i].LeaderEpoch = a.Replicas[0], 1
+		}
 	}
 	return parts, nil
+}
+
+func (b *builder) initCluster(r *InitCluster) error {
+	switch {
+	case r.ClusterID == "" || len(r.ClusterID) > maxClusterIDLen:
+		return errf(ErrInvalidRequest, "Cluster id %q is empty or longer than %d characters.", r.ClusterID, maxClusterIDLen)
+	case r.NextProducerID < 0:
+		return errf(ErrInvalidRequest, "Next producer id %d is negative.", r.NextProducerID)
+	case b.next.clusterID != "" && b.next.clusterID != r.ClusterID:
+		return errf(ErrInvalidRequest, "The cluster id is already %s.", b.next.clusterID)
+	}
+	b.next.clusterID = r.ClusterID
+	b.next.nextProducerID = max(b.next.nextProducerID, r.NextProducerID)
+	return nil
 }
 
 func validateReplicas(index int32, replicas []int32, brokers map[int32]*Broker) error {
@@ -597,6 +621,7 @@ const (
 
 type snapshotV1 struct {
 	Index          uint64   `msgpack:"index"`
+	ClusterID      string   `msgpack:"cluster_id,omitempty"`
 	NextProducerID int64    `msgpack:"next_producer_id"`
 	Brokers        []Broker `msgpack:"brokers"`
 	Topics         []Topic  `msgpack:"topics"`
@@ -607,6 +632,7 @@ type snapshotV1 struct {
 func EncodeImage(im *Image) ([]byte, error) {
 	return encodeSnapshot(&snapshotV1{
 		Index:          im.index,
+		ClusterID:      im.clusterID,
 		NextProducerID: im.nextProducerID,
 		Brokers:        im.Brokers(),
 		Topics:         im.Topics(),
@@ -647,6 +673,10 @@ func DecodeImage(b []byte) (*Image, error) {
 		return nil, fmt.Errorf("controller: corrupt metadata snapshot: next producer id %d", s.NextProducerID)
 	}
 	im.nextProducerID = s.NextProducerID
+	if len(s.ClusterID) > maxClusterIDLen {
+		return nil, fmt.Errorf("controller: corrupt metadata snapshot: cluster id of %d bytes", len(s.ClusterID))
+	}
+	im.clusterID = s.ClusterID
 	for i := range s.Brokers {
 		br := &s.Brokers[i]
 		if br.NodeID < 0 || br.Epoch < 0 {

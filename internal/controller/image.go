@@ -90,6 +90,7 @@ type Image struct {
 	topics         map[string]*Topic
 	topicsByID     map[[16]byte]*Topic
 	nextProducerID int64
+	clusterID      string // "" until an InitCluster record
 	// changed is closed when a newer image replaces this one.
 	changed chan struct{}
 }
@@ -102,6 +103,9 @@ func emptyImage() *Image {
 		changed:    make(chan struct{}),
 	}
 }
+
+// ClusterID is the id InitCluster fixed, "" before one committed.
+func (im *Image) ClusterID() string { return im.clusterID }
 
 // Index is the Raft log index of the last accepted record (rejected ones
 // leave the image as it was; 0 for the empty image): a metadata version

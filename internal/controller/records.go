@@ -27,6 +27,7 @@ const (
 	TypeElectPreferred      RecordType = 11
 	TypeReassign            RecordType = 12
 	TypeCompleteReassign    RecordType = 13
+	TypeInitCluster         RecordType = 14
 )
 
 func (t RecordType) String() string {
@@ -57,6 +58,8 @@ func (t RecordType) String() string {
 		return "Reassign"
 	case TypeCompleteReassign:
 		return "CompleteReassign"
+	case TypeInitCluster:
+		return "InitCluster"
 	}
 	return fmt.Sprintf("RecordType(%d)", uint8(t))
 }
@@ -210,6 +213,16 @@ type AllocateProducerIDs struct {
 	BlockSize int64 `msgpack:"block_size"`
 }
 
+// InitCluster fixes the cluster id (Kafka keeps it in meta.properties,
+// written by kafka-storage format) and raises the next producer id to at
+// least NextProducerID. The first one to commit sets the id; a later one
+// with another id is refused. A single node's data directory from before
+// the controller quorum carried both in weir-metadata.json.
+type InitCluster struct {
+	ClusterID      string `msgpack:"cluster_id"`
+	NextProducerID int64  `msgpack:"next_producer_id,omitempty"`
+}
+
 func (*RegisterBroker) Type() RecordType      { return TypeRegisterBroker }
 func (*FenceBroker) Type() RecordType         { return TypeFenceBroker }
 func (*UnfenceBroker) Type() RecordType       { return TypeUnfenceBroker }
@@ -223,6 +236,7 @@ func (*AlterPartition) Type() RecordType      { return TypeAlterPartition }
 func (*ElectPreferred) Type() RecordType      { return TypeElectPreferred }
 func (*Reassign) Type() RecordType            { return TypeReassign }
 func (*CompleteReassign) Type() RecordType    { return TypeCompleteReassign }
+func (*InitCluster) Type() RecordType         { return TypeInitCluster }
 
 // newRecord returns an empty record of type t, or nil if t is unknown.
 func newRecord(t RecordType) Record {
@@ -253,6 +267,8 @@ func newRecord(t RecordType) Record {
 		return new(Reassign)
 	case TypeCompleteReassign:
 		return new(CompleteReassign)
+	case TypeInitCluster:
+		return new(InitCluster)
 	}
 	return nil
 }

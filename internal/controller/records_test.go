@@ -29,6 +29,7 @@ func allRecords() []Record {
 		&Reassign{TopicID: id, Partition: 1, Target: []int32{3, 1}},
 		&Reassign{TopicID: id, Partition: 1, Cancel: true},
 		&CompleteReassign{TopicID: id, Partition: 1, Leader: 3, LeaderEpoch: 9, PartitionEpoch: 4},
+		&InitCluster{ClusterID: "abc", NextProducerID: 1000},
 	}
 }
 
