@@ -118,7 +118,7 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 		return nil, appendResult{err: kerr.NotLeaderForPartition}
 	}
 	raw := rp.Records
-	if max := configInt(b.cfg, t.configs, "max.message.bytes"); int64(len(raw)) > max {
+	if max := t.settings.maxMessageBytes; int64(len(raw)) > max {
 		return p, appendResult{err: errorf(kerr.MessageTooLarge, "record batch of %d bytes exceeds max.message.bytes %d", len(raw), max)}
 	}
 	h, err := batch.Validate(raw)
@@ -153,39 +153,29 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 
 // enoughInSync applies min.insync.replicas to an acks=all produce on the
 // partition's leader: with fewer replicas in sync it is refused with
-// NOT_ENOUGH_REPLICAS (retriable) rather than acknowledged by too few. A
-// single node has one replica, always in sync.
+// NOT_ENOUGH_REPLICAS (retriable) rather than acknowledged by too few.
 func (b *Broker) enoughInSync(t *topic, p *partition) error {
-	if p.repl != nil && !p.repl.IsLeader() {
+	if !p.isLeader() {
 		return nil // the append answers NOT_LEADER_OR_FOLLOWER
 	}
-	have := 1
-	if b.cluster != nil {
-		have = b.cluster.inSyncReplicas(t.id, p.index)
-	}
-	if need := configInt(b.cfg, t.configs, "min.insync.replicas"); int64(have) < need {
+	if have, need := b.cluster.inSyncReplicas(t.id, p.index), t.settings.minInsync; have < need {
 		return errorf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, below min.insync.replicas %d", t.name, p.index, have, need)
 	}
 	return nil
-}
-
-// codecs maps compression.type values to batch codecs.
-var codecs = map[string]batch.Codec{
-	"uncompressed": batch.CodecNone, "gzip": batch.CodecGzip, "snappy": batch.CodecSnappy,
-	"lz4": batch.CodecLZ4, "zstd": batch.CodecZstd,
 }
 
 // applyTopicFormat enforces a topic's compression.type (recompressing a
 // batch whose codec differs, keeping its producer identity and offsets)
 // and message.timestamp.type=LogAppendTime (stamping the broker's clock).
 func (b *Broker) applyTopicFormat(t *topic, raw []byte, h batch.Header) ([]byte, batch.Header, error) {
-	if name, _ := configValue(b.cfg, t.configs, "compression.type"); name != "producer" && codecs[name] != h.Codec() {
+	ts := &t.settings
+	if ts.recompress && ts.codec != h.Codec() {
 		recs, err := batch.Records(raw)
 		if err != nil {
 			return nil, h, err
 		}
 		raw, err = batch.Build(batch.BuildOptions{
-			Codec: codecs[name], Attributes: h.Attributes, BaseTimestamp: h.BaseTimestamp,
+			Codec: ts.codec, Attributes: h.Attributes, BaseTimestamp: h.BaseTimestamp,
 			MaxTimestamp: h.MaxTimestamp, LastOffsetDelta: h.LastOffsetDelta,
 			ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
 		}, recs)
@@ -196,7 +186,7 @@ func (b *Broker) applyTopicFormat(t *topic, raw []byte, h batch.Header) ([]byte,
 			return nil, h, err
 		}
 	}
-	if kind, _ := configValue(b.cfg, t.configs, "message.timestamp.type"); kind == "LogAppendTime" {
+	if ts.logAppendTime {
 		now := time.Now().UnixMilli()
 		batch.SetLogAppendTime(raw, now)
 		h.Attributes |= batch.AttrLogAppendTime

@@ -22,7 +22,7 @@ func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 		if req.CoordinatorType != coordinatorGroup {
 			err = errorf(kerr.InvalidRequest, "coordinator type %d is not supported: transactions are not implemented", req.CoordinatorType)
 		} else {
-			sc.NodeID, sc.Host, sc.Port, err = c.b.coordinatorFor(key)
+			sc.NodeID, sc.Host, sc.Port, err = c.b.cluster.coordinator(key)
 		}
 		if err != nil {
 			sc.ErrorCode, sc.ErrorMessage = errCode(err), errMessage(err)
@@ -39,12 +39,3 @@ func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 	return ready{resp}
 }
 
-// coordinatorFor is the broker coordinating a group: this one on a single
-// node, the leader of the group's __consumer_offsets partition in a cluster.
-func (b *Broker) coordinatorFor(group string) (int32, string, int32, error) {
-	if b.cluster != nil {
-		return b.cluster.coordinator(group)
-	}
-	host, port := b.hostPort()
-	return b.cfg.NodeID, host, port, nil
-}

@@ -40,38 +40,7 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 	if err != nil {
 		return err
 	}
-	if c := b.cluster; c != nil {
-		return c.createFromRequest(rt, partitions, assign, validateOnly, st)
-	}
-	if assign != nil {
-		partitions = int32(len(assign))
-		for _, rs := range assign {
-			if len(rs) != 1 || rs[0] != b.cfg.NodeID {
-				return errorf(kerr.InvalidReplicaAssignment, "replica assignment must name only broker %d, the one broker of this cluster", b.cfg.NodeID)
-			}
-		}
-	} else if err := b.checkReplicationFactor(rt.ReplicationFactor); err != nil {
-		return err
-	}
-	configs, err := requestConfigs(rt.Configs)
-	if err != nil {
-		return err
-	}
-	var t *topic
-	if validateOnly {
-		err = b.validateNewTopic(rt.Topic, partitions, configs)
-	} else {
-		t, err = b.createTopic(rt.Topic, partitions, configs)
-	}
-	if err != nil {
-		return err
-	}
-	if t != nil {
-		st.TopicID = t.id
-	}
-	st.NumPartitions, st.ReplicationFactor = partitions, 1
-	b.fillCreatedConfigs(configs, st)
-	return nil
+	return b.cluster.createFromRequest(rt, partitions, assign, validateOnly, st)
 }
 
 // fillCreatedConfigs lists a new topic's effective configs in the
@@ -106,7 +75,7 @@ func requestAssignment(rt kmsg.CreateTopicsRequestTopic) ([][]int32, error) {
 	return assign, nil
 }
 
-// createFromRequest is CreateTopics in a cluster: the controller places
+// createFromRequest creates a topic through the controller, which places
 // the replicas unless the request assigns them.
 func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions int32, assign [][]int32, validateOnly bool, st *kmsg.CreateTopicsResponseTopic) error {
 	configs, err := requestConfigs(rt.Configs)
@@ -141,18 +110,6 @@ func (c *cluster) createFromRequest(rt kmsg.CreateTopicsRequestTopic, partitions
 	st.NumPartitions, st.ReplicationFactor = partitions, rf
 	c.b.fillCreatedConfigs(configs, st)
 	return nil
-}
-
-// checkReplicationFactor refuses a factor above the broker count, as Kafka
-// does; -1 means the default (1).
-func (b *Broker) checkReplicationFactor(rf int16) error {
-	if rf == -1 || rf == 1 {
-		return nil
-	}
-	if rf < 1 {
-		return errorf(kerr.InvalidReplicationFactor, "replication factor %d must be at least 1", rf)
-	}
-	return errorf(kerr.InvalidReplicationFactor, "replication factor %d is larger than the 1 available broker", rf)
 }
 
 func (b *Broker) validateNewTopic(name string, partitions int32, configs map[string]string) error {

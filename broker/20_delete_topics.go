@@ -23,16 +23,16 @@ func handleDeleteTopics(c *conn, req *kmsg.DeleteTopicsRequest) response {
 			if t := c.b.knownTopic(*rt.Topic); t != nil {
 				st.TopicID = t.id
 			}
-			err = c.b.deleteTopic(*rt.Topic)
+			err = c.b.cluster.deleteTopic(*rt.Topic)
 		default:
-			t := c.b.lookupTopicID(rt.TopicID)
+			t := c.b.knownTopicID(rt.TopicID)
 			if t == nil {
 				err = kerr.UnknownTopicID
 				break
 			}
 			name := t.name
 			st.Topic = &name
-			err = c.b.deleteTopic(name)
+			err = c.b.cluster.deleteTopic(name)
 		}
 		st.ErrorCode = errCode(err)
 		st.ErrorMessage = errMessage(err)

@@ -41,27 +41,9 @@ func deletePartitionRecords(ctx context.Context, p *partition, offset int64) (in
 	if p == nil {
 		return -1, kerr.NotLeaderForPartition.Code
 	}
-	if p.repl != nil {
-		if err := p.serve(ctx); err != nil {
-			return -1, errCode(err)
-		}
-		low, err := p.repl.DeleteRecords(ctx, offset)
-		if err != nil {
-			return -1, errCode(replicaError(err))
-		}
-		return low, 0
+	low, err := p.deleteRecords(ctx, offset)
+	if err != nil {
+		return -1, errCode(err)
 	}
-	hw := p.highWatermark()
-	if offset == -1 {
-		offset = hw
-	}
-	if offset < 0 || offset > hw {
-		return -1, kerr.OffsetOutOfRange.Code
-	}
-	if offset > p.plog().StartOffset() {
-		if err := p.plog().DeleteBefore(offset); err != nil {
-			return -1, errCode(storageError(err))
-		}
-	}
-	return p.plog().StartOffset(), 0
+	return low, 0
 }

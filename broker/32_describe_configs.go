@@ -2,6 +2,7 @@ package broker
 
 import (
 	"slices"
+	"sync"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,12 +11,16 @@ import (
 
 func handleDescribeConfigs(c *conn, req *kmsg.DescribeConfigsRequest) response {
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	var caughtUp sync.Once
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
-			if t := c.b.knownTopic(rr.ResourceName); t != nil {
+			// Configs altered through another broker a moment ago must
+			// show here too: read them once caught up.
+			caughtUp.Do(func() { c.b.cluster.catchUp() })
+			if t := c.b.lookupTopic(rr.ResourceName); t != nil {
 				sr.Configs = c.b.describeTopicConfigs(t.configs, rr.ConfigNames)
 			} else {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -22,11 +22,6 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	var assign [][]int32 // the new partitions' replicas, if the request assigns them
 	for _, a := range rt.Assignment {
 		assign = append(assign, a.Replicas)
-		for _, r := range a.Replicas {
-			if b.cluster == nil && r != b.cfg.NodeID {
-				return errorf(kerr.InvalidReplicaAssignment, "broker %d does not exist; this cluster has only broker %d", r, b.cfg.NodeID)
-			}
-		}
 	}
 	t := b.knownTopic(rt.Topic)
 	switch {
@@ -38,7 +33,7 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 		return errorf(kerr.InvalidPartitions, "topic %q has %d partitions; the new count %d must be larger", rt.Topic, len(t.parts), rt.Count)
 	case assign != nil && len(assign) != int(rt.Count)-len(t.parts):
 		return errorf(kerr.InvalidReplicaAssignment, "%d replica assignments given for %d new partitions", len(assign), int(rt.Count)-len(t.parts))
-	case validateOnly && assign != nil && b.cluster != nil:
+	case validateOnly && assign != nil:
 		if err := b.cluster.ctl.Image().CheckAssignment(assign); err != nil {
 			return controllerError(err)
 		}
@@ -46,5 +41,5 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	case validateOnly:
 		return b.checkPartitionCount(rt.Count)
 	}
-	return b.addPartitions(rt.Topic, rt.Count, assign)
+	return b.cluster.addPartitions(t, rt.Count, assign)
 }

@@ -33,8 +33,6 @@ func handleElectLeaders(c *conn, req *kmsg.ElectLeadersRequest) response {
 		for _, t := range targets {
 			errs[t] = errorf(kerr.InvalidRequest, "election type %d is neither preferred (0) nor unclean (1)", req.ElectionType)
 		}
-	case c.b.cluster == nil:
-		errs = singleNodeElection(c.b, targets)
 	default:
 		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
 		errs = c.b.cluster.elect(targets, req.ElectionType, min(max(timeout, time.Second), adminTimeout))
@@ -88,21 +86,6 @@ func (b *Broker) electionTargets(topics []kmsg.ElectLeadersRequestTopic) []elect
 		}
 	}
 	return out
-}
-
-// singleNodeElection answers for a broker without replicas: every
-// partition already has its only replica as leader.
-func singleNodeElection(b *Broker, targets []electionTarget) map[electionTarget]error {
-	errs := map[electionTarget]error{}
-	for _, t := range targets {
-		tp := b.lookupTopic(t.topic)
-		if tp == nil || t.partition < 0 || int(t.partition) >= len(tp.parts) {
-			errs[t] = errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", t.topic, t.partition)
-			continue
-		}
-		errs[t] = errorf(kerr.ElectionNotNeeded, "partition %s-%d is led by its only replica", t.topic, t.partition)
-	}
-	return errs
 }
 
 // elect runs an election in the cluster: it decides from the image which

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -39,15 +38,6 @@ func (b *Broker) reassign(topic string, index int32, replicas []int32, allowRF b
 	t := b.knownTopic(topic)
 	if t == nil || index < 0 || int(index) >= len(t.parts) {
 		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, index)
-	}
-	if b.cluster == nil {
-		switch {
-		case replicas == nil:
-			return errorf(kerr.NoReassignmentInProgress, "no reassignment of %s-%d is in progress", topic, index)
-		case !slices.Equal(replicas, []int32{b.cfg.NodeID}):
-			return errorf(kerr.InvalidReplicaAssignment, "this cluster has only broker %d", b.cfg.NodeID)
-		}
-		return nil
 	}
 	ip, ok := imagePartition(b.cluster.ctl.Image(), t.id, index)
 	if !ok {

@@ -10,9 +10,6 @@ import (
 // among the named partitions, or all of them for a null topic list.
 func handleListPartitionReassignments(c *conn, req *kmsg.ListPartitionReassignmentsRequest) response {
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
-	if c.b.cluster == nil {
-		return ready{resp} // one broker: nothing to move
-	}
 	img := c.b.cluster.ctl.Image()
 	wanted := func(topic string, p int32) bool {
 		if req.Topics == nil {

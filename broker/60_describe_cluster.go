@@ -11,15 +11,6 @@ func handleDescribeCluster(c *conn, req *kmsg.DescribeClusterRequest) response {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 		return ready{resp}
 	}
-	resp.ClusterID = c.b.clusterID
-	if c.b.cluster != nil {
-		c.b.cluster.describeCluster(resp)
-		return ready{resp}
-	}
-	resp.ControllerID = c.b.cfg.NodeID
-	host, port := c.b.hostPort()
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = c.b.cfg.NodeID, host, port
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	c.b.cluster.describeCluster(resp)
 	return ready{resp}
 }

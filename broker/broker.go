@@ -13,7 +13,9 @@ import (
 	"github.com/weir-io/weir/internal/group"
 )
 
-// Broker is a running single-node broker. Create one with Start.
+// Broker is a running broker: a single node or one node of a cluster,
+// through the same code (a single node is a controller quorum of one).
+// Create one with Start.
 type Broker struct {
 	cfg    Config
 	log    *slog.Logger
@@ -25,13 +27,10 @@ type Broker struct {
 	bg     sync.WaitGroup
 
 	groups  *group.Coordinator
-	cluster *cluster // nil on a single node
+	cluster *cluster
 
-	mu              sync.RWMutex // guards topics, producer ids, and the metadata file
-	topics          map[string]*topic
-	clusterID       string
-	nextProducerID  int64
-	producerIDLimit int64
+	mu     sync.RWMutex // guards topics
+	topics map[string]*topic
 
 	connMu   sync.Mutex
 	open     map[net.Conn]struct{}
@@ -63,6 +62,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Voters == nil && cfg.RaftListen == "" {
+		// A lone voter's Raft address is dialled by nobody until a
+		// broker-only node joins, which needs one it was told.
+		cfg.RaftListen = "127.0.0.1:0"
+	}
 	if cfg.DefaultReplicationFactor == 0 {
 		cfg.DefaultReplicationFactor = int16(max(1, min(3, len(cfg.Voters))))
 	}
@@ -88,7 +92,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		open:   make(map[net.Conn]struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(context.Background())
-	if err := b.recover(ctx); err != nil {
+	if err := b.join(ctx); err != nil {
 		b.cancel()
 		return nil, err
 	}
@@ -105,40 +109,14 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// recover recovers the broker's state and starts listening: from
-// weir-metadata.json on a single node, by joining the controller quorum in
-// a cluster (which needs the listener's address to register).
-func (b *Broker) recover(ctx context.Context) error {
-	if b.cfg.Voters != nil {
-		return b.openCluster(ctx)
-	}
-	m, err := loadMeta(b.cfg.DataDir)
-	if err != nil {
-		return err
-	}
-	b.clusterID = m.ClusterID
-	b.nextProducerID, b.producerIDLimit = m.ProducerIDLimit, m.ProducerIDLimit
-	if err := b.loadTopics(m); err != nil {
-		b.closeTopics()
-		return err
-	}
-	if err := b.startGroups(); err != nil {
-		b.closeTopics()
-		return err
-	}
-	if err := b.listen(); err != nil {
-		b.groups.Close()
-		b.closeTopics()
-		return err
-	}
-	return nil
-}
-
-func (b *Broker) openCluster(ctx context.Context) error {
+// join starts listening and joins the controller quorum (registering
+// needs the listener's address); the partitions this broker holds open as
+// its copy of the metadata image comes in.
+func (b *Broker) join(ctx context.Context) error {
 	if err := b.listen(); err != nil {
 		return err
 	}
-	b.startClusterGroups()
+	b.startGroups()
 	if err := b.startCluster(ctx); err != nil {
 		b.groups.Close()
 		b.ln.Close()
@@ -164,7 +142,7 @@ func (b *Broker) listen() error {
 func (b *Broker) Addr() string { return b.addr }
 
 // ClusterID is the id Metadata and DescribeCluster report.
-func (b *Broker) ClusterID() string { return b.clusterID }
+func (b *Broker) ClusterID() string { return b.cluster.clusterID() }
 
 // Close stops accepting, closes every connection, waits for them to finish
 // and closes the logs. It is safe to call more than once.
@@ -179,14 +157,10 @@ func (b *Broker) Close() error {
 		b.connMu.Unlock()
 		b.bg.Wait()
 		b.conns.Wait()
-		if b.cluster != nil {
-			b.cluster.stop()
-		}
+		b.cluster.stop()
 		b.groups.Close()
 		b.closeErr = b.closeTopics()
-		if b.cluster != nil {
-			b.cluster.close()
-		}
+		b.cluster.close()
 	})
 	return b.closeErr
 }

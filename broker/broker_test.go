@@ -34,10 +34,45 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// topology is what a behaviour test runs against: the seeds of brokers
+// forming one cluster, and how many there are.
+type topology struct {
+	seeds []string
+	size  int
+}
+
+// onEachTopology runs f against one broker and against three. A single
+// node is a controller quorum of one and keeps its metadata as a cluster
+// does, so what these tests check must hold on both, through the same
+// code.
+func onEachTopology(t *testing.T, f func(t *testing.T, top topology), opts ...brokertest.Option) {
+	t.Run("one", func(t *testing.T) {
+		b := brokertest.Start(t, opts...)
+		f(t, topology{seeds: []string{b.Addr()}, size: 1})
+	})
+	t.Run("three", func(t *testing.T) {
+		c := brokertest.StartCluster(t, 3, opts...)
+		f(t, topology{seeds: c.Seeds(), size: 3})
+	})
+}
+
+// client connects to the topology's brokers; retries ride out a new
+// partition's first election.
+func (top topology) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	return client(t, top.seeds[0], append([]kgo.Opt{kgo.SeedBrokers(top.seeds...), kgo.RetryTimeout(30 * time.Second)}, opts...)...)
+}
+
 // consumeN reads n records from the start of topic.
 func consumeN(t *testing.T, ctx context.Context, addr, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	return consumeFrom(t, ctx, []string{addr}, topic, n)
+}
+
+// consumeFrom reads n records from the start of topic through seeds.
+func consumeFrom(t *testing.T, ctx context.Context, seeds []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl := client(t, seeds[0], kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	var got []*kgo.Record
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
@@ -50,10 +85,11 @@ func consumeN(t *testing.T, ctx context.Context, addr, topic string, n int) []*k
 	return got
 }
 
-func TestProduceConsumeRoundTrip(t *testing.T) {
-	b := brokertest.Start(t)
+func TestProduceConsumeRoundTrip(t *testing.T) { onEachTopology(t, testProduceConsumeRoundTrip) }
+
+func testProduceConsumeRoundTrip(t *testing.T, top topology) {
 	ctx := testCtx(t)
-	cl := client(t, b.Addr(), kgo.DefaultProduceTopic("orders"))
+	cl := top.client(t, kgo.DefaultProduceTopic("orders"))
 	const n = 1000
 	for i := range n {
 		r := &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprintf("v%d", i)),
@@ -67,7 +103,7 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	got := consumeN(t, ctx, b.Addr(), "orders", n)
+	got := consumeFrom(t, ctx, top.seeds, "orders", n)
 	if len(got) != n {
 		t.Fatalf("got %d records, want %d", len(got), n)
 	}
@@ -85,12 +121,15 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 // once in many small requests, whose frames the broker reads into reused
 // buffers, and checks that every record arrives intact and in order.
 func TestConcurrentProducersKeepTheirRecords(t *testing.T) {
-	b := brokertest.Start(t)
+	onEachTopology(t, testConcurrentProducersKeepTheirRecords)
+}
+
+func testConcurrentProducersKeepTheirRecords(t *testing.T, top topology) {
 	ctx := testCtx(t)
 	const producers, n = 3, 3000
 	errs := make(chan error, producers)
 	for p := range producers {
-		cl := client(t, b.Addr(), kgo.DefaultProduceTopic("many"), kgo.ProducerLinger(0))
+		cl := top.client(t, kgo.DefaultProduceTopic("many"), kgo.ProducerLinger(0))
 		go func() {
 			for i := range n {
 				// Values of varying length, so reused frames differ in size.
@@ -110,7 +149,7 @@ func TestConcurrentProducersKeepTheirRecords(t *testing.T) {
 		}
 	}
 	next := make([]int, producers)
-	for _, r := range consumeN(t, ctx, b.Addr(), "many", producers*n) {
+	for _, r := range consumeFrom(t, ctx, top.seeds, "many", producers*n) {
 		var p, i int
 		if _, err := fmt.Sscanf(string(r.Value), "p%d-%d-", &p, &i); err != nil || p < 0 || p >= producers {
 			t.Fatalf("offset %d: value %.40q", r.Offset, r.Value)
@@ -149,19 +188,20 @@ func TestRecordsSurviveRestart(t *testing.T) {
 	}
 }
 
-func TestCreateDescribeDeleteTopics(t *testing.T) {
-	b := brokertest.Start(t)
+func TestCreateDescribeDeleteTopics(t *testing.T) { onEachTopology(t, testCreateDescribeDeleteTopics) }
+
+func testCreateDescribeDeleteTopics(t *testing.T, top topology) {
 	ctx := testCtx(t)
-	adm := kadm.NewClient(client(t, b.Addr()))
-	resp, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "t1")
+	adm := kadm.NewClient(top.client(t))
+	resp, err := adm.CreateTopic(ctx, 3, -1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, "t1")
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
 	}
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t1"); !errors.Is(err, kerr.TopicAlreadyExists) {
 		t.Fatalf("second create: %v, want TOPIC_ALREADY_EXISTS", err)
 	}
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "t2"); !errors.Is(err, kerr.InvalidReplicationFactor) {
-		t.Fatalf("rf 3: %v, want INVALID_REPLICATION_FACTOR", err)
+	if _, err := adm.CreateTopic(ctx, 1, int16(top.size+1), nil, "t2"); !errors.Is(err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("rf %d on %d brokers: %v, want INVALID_REPLICATION_FACTOR", top.size+1, top.size, err)
 	}
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "bad name!"); !errors.Is(err, kerr.InvalidTopicException) {
 		t.Fatalf("bad name: %v, want INVALID_TOPIC_EXCEPTION", err)
@@ -197,9 +237,17 @@ func TestCreateDescribeDeleteTopics(t *testing.T) {
 	if r, err := adm.DeleteTopics(ctx, "t1"); err != nil || r["t1"].Err != nil {
 		t.Fatalf("delete: %v %+v", err, r)
 	}
-	md, _ = adm.Metadata(ctx)
-	if _, ok := md.Topics["t1"]; ok {
-		t.Fatal("t1 still listed after delete")
+	// The broker that deleted t1 no longer lists it; another broker's copy
+	// of the metadata may lag a moment behind (as in Kafka).
+	for {
+		md, _ = adm.Metadata(ctx)
+		if _, ok := md.Topics["t1"]; !ok {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("t1 still listed after delete")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -212,10 +260,11 @@ func hasConfig(cs []kadm.Config, name, value string) bool {
 	return false
 }
 
-func TestIdempotentProducerDeduplicates(t *testing.T) {
-	b := brokertest.Start(t)
+func TestIdempotentProducerDeduplicates(t *testing.T) { onEachTopology(t, testIdempotentProducerDeduplicates) }
+
+func testIdempotentProducerDeduplicates(t *testing.T, top topology) {
 	ctx := testCtx(t)
-	cl := client(t, b.Addr())
+	cl := top.client(t)
 	pid := initProducerID(t, ctx, cl)
 	topic := "idem"
 	mustCreate(t, ctx, cl, topic, 1)
@@ -235,7 +284,7 @@ func TestIdempotentProducerDeduplicates(t *testing.T) {
 	if r := send(7, "z"); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("gap in sequence: code %d, want OUT_OF_ORDER_SEQUENCE_NUMBER", r.ErrorCode)
 	}
-	got := consumeN(t, ctx, b.Addr(), topic, 3)
+	got := consumeFrom(t, ctx, top.seeds, topic, 3)
 	if len(got) != 3 {
 		t.Fatalf("log holds %d records, want 3 (a duplicate was appended)", len(got))
 	}
@@ -250,11 +299,19 @@ func initProducerID(t *testing.T, ctx context.Context, cl *kgo.Client) int64 {
 	return resp.ProducerID
 }
 
+// mustCreate creates topic with the default replication factor and waits
+// for its leaders: raw requests (produceRaw) are not retried.
 func mustCreate(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, partitions int32) {
 	t.Helper()
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, nil, topic); err != nil {
+	mustCreateWith(t, ctx, cl, topic, partitions, nil)
+}
+
+func mustCreateWith(t *testing.T, ctx context.Context, cl *kgo.Client, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, -1, configs, topic); err != nil {
 		t.Fatalf("create %s: %v", topic, err)
 	}
+	awaitLeaders(t, cl, topic)
 }
 
 // rawBatch builds a v2 batch with explicit producer fields.
@@ -284,6 +341,9 @@ func produceRaw(t *testing.T, ctx context.Context, cl kmsg.Requestor, topic stri
 	rp.Records = records
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	if kc, ok := cl.(*kgo.Client); ok {
+		cl = kc.Broker(int(leaderOf(t, ctx, kc, topic)))
+	}
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		t.Fatalf("produce: %v", err)
@@ -291,10 +351,27 @@ func produceRaw(t *testing.T, ctx context.Context, cl kmsg.Requestor, topic stri
 	return &resp.Topics[0].Partitions[0]
 }
 
+// leaderOf is the leader of partition 0 of topic, or, for a topic that
+// does not exist, any broker (which answers for it as a leader would).
+func leaderOf(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) int32 {
+	t.Helper()
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) > 0 {
+		return td.Partitions[0].Leader
+	}
+	return md.Brokers[0].NodeID
+}
+
 func TestProduceRejectsBadInput(t *testing.T) {
-	b := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) { c.MaxMessageBytes = 4096 }))
+	onEachTopology(t, testProduceRejectsBadInput, brokertest.WithConfig(func(c *broker.Config) { c.MaxMessageBytes = 4096 }))
+}
+
+func testProduceRejectsBadInput(t *testing.T, top topology) {
 	ctx := testCtx(t)
-	cl := client(t, b.Addr())
+	cl := top.client(t)
 	mustCreate(t, ctx, cl, "in", 1)
 
 	corrupt := rawBatch(-1, -1, -1, "hello")
@@ -327,12 +404,13 @@ func listEnds(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) m
 }
 
 // Deleting a topic and creating it again at once must give an empty
-// topic: the old partitions' files are moved aside before the lock is
-// released, so the new topic cannot pick them up.
-func TestDeleteThenRecreateStartsEmpty(t *testing.T) {
-	b := brokertest.Start(t)
+// topic: the new topic's partitions open only after the old ones' files
+// are removed (the reconcile loop applies the image's changes in order).
+func TestDeleteThenRecreateStartsEmpty(t *testing.T) { onEachTopology(t, testDeleteThenRecreateStartsEmpty) }
+
+func testDeleteThenRecreateStartsEmpty(t *testing.T, top topology) {
 	ctx := testCtx(t)
-	cl := client(t, b.Addr())
+	cl := top.client(t)
 	adm := kadm.NewClient(cl)
 	for round := range 3 {
 		mustCreate(t, ctx, cl, "again", 2)
@@ -346,27 +424,49 @@ func TestDeleteThenRecreateStartsEmpty(t *testing.T) {
 		if ends[0]+ends[1] != 10 {
 			t.Fatalf("round %d: %v records in the recreated topic, want 10", round, ends)
 		}
-		if r, err := adm.DeleteTopics(ctx, "again"); err != nil || r["again"].Err != nil {
-			t.Fatalf("delete: %v %v", err, r["again"].Err)
-		}
+		deleteTopic(t, ctx, adm, "again")
+		// franz-go refuses a topic id it did not start with (the topic was
+		// recreated) until the topic is purged from the client.
+		cl.PurgeTopicsFromClient("again")
 	}
 }
 
-// TestMinInsyncReplicasOnOneNode checks min.insync.replicas is enforced,
-// not just stored: one node has one replica in sync, so acks=all to a
-// topic asking for two is refused (retriable) and acks=1 is not.
-func TestMinInsyncReplicasOnOneNode(t *testing.T) {
-	b := brokertest.Start(t)
-	cl := client(t, b.Addr())
+// deleteTopic deletes topic. kadm names it by the id its metadata gives,
+// and a broker's copy of the metadata may lag a moment behind another's
+// (as in Kafka): an id of a topic just deleted and recreated elsewhere is
+// refused with UNKNOWN_TOPIC_ID, and the next attempt asks again.
+func deleteTopic(t *testing.T, ctx context.Context, adm *kadm.Client, topic string) {
+	t.Helper()
+	for {
+		r, err := adm.DeleteTopics(ctx, topic)
+		if err == nil {
+			err = r[topic].Err
+		}
+		switch {
+		case err == nil:
+			return
+		case !errors.Is(err, kerr.UnknownTopicID) || ctx.Err() != nil:
+			t.Fatalf("delete %s: %v", topic, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMinInsyncReplicas checks min.insync.replicas is enforced, not just
+// stored: a partition has at most as many replicas in sync as it has
+// replicas, so acks=all to a topic asking for one more is refused
+// (retriable) and acks=1 is not.
+func TestMinInsyncReplicas(t *testing.T) { onEachTopology(t, testMinInsyncReplicas) }
+
+func testMinInsyncReplicas(t *testing.T, top topology) {
+	cl := top.client(t)
 	ctx := testCtx(t)
-	two := "2"
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{"min.insync.replicas": &two}, "strict"); err != nil {
-		t.Fatal(err)
-	}
+	more := fmt.Sprint(top.size + 1)
+	mustCreateWith(t, ctx, cl, "strict", 1, map[string]*string{"min.insync.replicas": &more})
 	if got := produceRaw(t, ctx, cl, "strict", rawBatch(-1, -1, -1, "a")); got.ErrorCode != kerr.NotEnoughReplicas.Code {
-		t.Fatalf("acks=all with 1 of min.insync.replicas 2 in sync: error %d, want NOT_ENOUGH_REPLICAS", got.ErrorCode)
+		t.Fatalf("acks=all with %d of min.insync.replicas %s in sync: error %d, want NOT_ENOUGH_REPLICAS", top.size, more, got.ErrorCode)
 	}
-	one := client(t, b.Addr(), kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	one := top.client(t, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err := one.ProduceSync(ctx, &kgo.Record{Topic: "strict", Value: []byte("b")}).FirstErr(); err != nil {
 		t.Fatalf("acks=1: %v", err)
 	}

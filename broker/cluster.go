@@ -24,11 +24,12 @@ import (
 	"github.com/weir-io/weir/internal/raftmux"
 )
 
-// cluster is what a broker runs when Config.Voters is set: one Raft
-// transport (the mux) for every group, the controller group whose FSM is
-// the metadata image, and one Raft group per partition replica it holds
-// (reconcile.go). Every voter is both a controller and a broker, like
-// KRaft's combined mode.
+// cluster is the metadata and replication machinery every broker runs:
+// one Raft transport (the mux) for every group, the controller group whose
+// FSM is the metadata image, and one Raft group per replicated partition
+// it holds (reconcile.go). Every voter is both a controller and a broker,
+// like KRaft's combined mode; a single node is a quorum of one, as in
+// KRaft and Redpanda, so it keeps its metadata exactly as a cluster does.
 type cluster struct {
 	b      *Broker
 	mux    *raftmux.Mux
@@ -69,11 +70,15 @@ func (b *Broker) startCluster(ctx context.Context) error {
 	}
 	c := &cluster{b: b, mux: mux}
 	b.cluster = c
+	if len(cfg.Voters) == 0 {
+		// A single node: the only voter, at whatever address it got.
+		b.cfg.RaftListen = mux.Addr().String()
+		b.cfg.Voters = []Voter{{ID: cfg.NodeID, RaftAddr: b.cfg.RaftListen}}
+	}
 	if err := c.startController(); err != nil {
 		c.close()
 		return err
 	}
-	b.clusterID = clusterIDOf(cfg.Voters)
 	if err := c.join(ctx); err != nil {
 		c.close()
 		return err
@@ -82,6 +87,11 @@ func (b *Broker) startCluster(ctx context.Context) error {
 		c.close()
 		return err
 	}
+	if err := c.migrate(); err != nil {
+		c.close()
+		return err
+	}
+	c.initClusterID()
 	if c.progress, err = mux.Register(progressGroup); err != nil {
 		c.close()
 		return err
@@ -119,7 +129,14 @@ func (c *cluster) startController() error {
 		return err
 	}
 	fsm := controller.NewFSM()
-	r, err := raft.NewRaft(c.raftConfig(), fsm, store.Logs, store.Stable, snaps, trans)
+	rc := c.raftConfig()
+	lone := c.loneVoter()
+	if lone {
+		// Nobody else can win or lose an election: waiting out a
+		// timeout first would only delay every start.
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = loneVoterTimeout, loneVoterTimeout, loneVoterTimeout
+	}
+	r, err := raft.NewRaft(rc, fsm, store.Logs, store.Stable, snaps, trans)
 	if err != nil {
 		return fmt.Errorf("broker: start controller: %w", err)
 	}
@@ -133,6 +150,9 @@ func (c *cluster) startController() error {
 		if err := r.BootstrapCluster(raft.Configuration{Servers: c.servers(c.voterIDs())}).Error(); err != nil {
 			return fmt.Errorf("broker: bootstrap controller quorum: %w", err)
 		}
+	}
+	if lone {
+		c.awaitLoneLeader()
 	}
 	if c.fwd, err = c.mux.Register(controller.ForwardGroup); err != nil {
 		return err
@@ -204,6 +224,66 @@ func (c *cluster) voterIDs() []int32 {
 // isVoter says whether this node is a member of the controller quorum;
 // otherwise it is a broker-only node.
 func (c *cluster) isVoter() bool { return slices.Contains(c.voterIDs(), c.b.cfg.NodeID) }
+
+// loneVoter says whether this node is the whole controller quorum.
+func (c *cluster) loneVoter() bool {
+	v := c.b.cfg.Voters
+	return len(v) == 1 && v[0].ID == c.b.cfg.NodeID
+}
+
+// loneVoterTimeout is the election timeout a lone voter starts with: its
+// first election is then over in a few milliseconds. Once it leads, it
+// takes the configured timeouts (a broker-only node following it would
+// otherwise be sent a heartbeat every few milliseconds).
+const loneVoterTimeout = 10 * time.Millisecond
+
+// awaitLoneLeader waits for a lone voter to elect itself, then restores
+// its timeouts. Registering would wait for the leader anyway.
+func (c *cluster) awaitLoneLeader() {
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for c.raft.State() != raft.Leader {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			c.b.log.Warn("lone controller voter has not elected itself yet")
+			return
+		}
+	}
+	rc := c.raft.ReloadableConfig()
+	rc.HeartbeatTimeout, rc.ElectionTimeout = c.b.cfg.RaftTimeout, c.b.cfg.RaftTimeout
+	if err := c.raft.ReloadConfig(rc); err != nil {
+		c.b.log.Warn("restoring controller Raft timeouts", "err", err)
+	}
+}
+
+// clusterID is the image's cluster id; before one is recorded, the id
+// derived from the voters, which every node computes alike.
+func (c *cluster) clusterID() string {
+	if id := c.ctl.Image().ClusterID(); id != "" {
+		return id
+	}
+	return clusterIDOf(c.b.cfg.Voters)
+}
+
+// initClusterID records the cluster id if none is yet: derived from the
+// voters (what every node reported before the image kept one) or, for a
+// single node, whose Raft address may change from one start to the next,
+// a random one. Only the active controller can; a cluster whose first
+// leader missed it keeps reporting the derived id, which is the same.
+func (c *cluster) initClusterID() {
+	if c.ctl.Image().ClusterID() != "" || c.raft.State() != raft.Leader {
+		return
+	}
+	id := clusterIDOf(c.b.cfg.Voters)
+	if c.loneVoter() {
+		id = newClusterID()
+	}
+	if err := c.ctl.InitCluster(id, 0); err != nil {
+		c.b.log.Warn("recording the cluster id", "err", err)
+	}
+}
 
 // raftConfig is the configuration of every Raft group of this node.
 func (c *cluster) raftConfig() *raft.Config {

@@ -97,8 +97,18 @@ func (c *cluster) addPartitions(t *topic, total int32, assign [][]int32) error {
 	})
 }
 
-// setConfigs replaces a topic's configs through the controller.
-func (c *cluster) setConfigs(t *topic, configs map[string]string) error {
+// setConfigs replaces a topic's explicit configs through the controller.
+func (c *cluster) setConfigs(name string, configs map[string]string, validateOnly bool) error {
+	if err := validateConfigs(configs); err != nil {
+		return err
+	}
+	t := c.b.knownTopic(name)
+	switch {
+	case t == nil:
+		return errorf(kerr.UnknownTopicOrPartition, "topic %q does not exist", name)
+	case validateOnly:
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
 	defer cancel()
 	if err := c.remote.AlterConfigs(ctx, t.id, configs); err != nil {

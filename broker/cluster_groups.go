@@ -7,20 +7,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// In a cluster a group's coordinator is the leader of its
-// __consumer_offsets partition, once it has loaded that partition. Every
-// other broker answers NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
+// A group's coordinator is the leader of its __consumer_offsets
+// partition, once it has loaded that partition. Every other broker answers NOT_COORDINATOR (COORDINATOR_LOAD_IN_PROGRESS while
 // loading), so the client asks FindCoordinator again; the coordinator
 // itself would otherwise create the group afresh and answer from nothing.
 
 // coordinatorError is 0 when this broker coordinates group now.
 func (b *Broker) coordinatorError(group string) int16 {
-	if b.cluster == nil {
-		return 0
-	}
 	p := b.lookupPartition(offsetsTopic, b.groups.PartitionFor(group))
 	switch {
-	case p == nil || p.repl == nil || !p.repl.IsLeader():
+	case p == nil || !p.isLeader():
 		return kerr.NotCoordinator.Code
 	case !p.loaded.Load():
 		return kerr.CoordinatorLoadInProgress.Code

@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"net"
-	"sort"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -11,137 +10,6 @@ import (
 
 	"github.com/weir-io/weir/internal/controller"
 )
-
-// Every broker of a cluster answers Metadata, FindCoordinator and
-// DescribeCluster from its copy of the controller's image: brokers that
-// are registered and not fenced, and each partition's leader as its Raft
-// group last reported it.
-
-// metadata is Metadata in a cluster.
-func (c *cluster) metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
-	resp := req.ResponseKind().(*kmsg.MetadataResponse)
-	img := c.ctl.Image()
-	for _, br := range liveBrokers(img) {
-		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID = br.NodeID
-		mb.Host, mb.Port = splitListener(br.Listener)
-		resp.Brokers = append(resp.Brokers, mb)
-	}
-	resp.ClusterID = &c.b.clusterID
-	resp.ControllerID = c.controllerID()
-	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
-		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, c.describeTopic(img, t))
-		}
-		sort.Slice(resp.Topics, func(i, j int) bool { return *resp.Topics[i].Topic < *resp.Topics[j].Topic })
-		return resp
-	}
-	autoCreate := (req.Version < 4 || req.AllowAutoTopicCreation) && c.b.cfg.AutoCreateTopics
-	for _, rt := range req.Topics {
-		resp.Topics = append(resp.Topics, c.metadataTopic(img, rt, autoCreate))
-	}
-	return resp
-}
-
-func (c *cluster) metadataTopic(img *controller.Image, rt kmsg.MetadataRequestTopic, autoCreate bool) kmsg.MetadataResponseTopic {
-	st := kmsg.NewMetadataResponseTopic()
-	if rt.Topic == nil { // v10+ lookup by id
-		if t, im, ok := c.topicCaughtUp(img, func(im *controller.Image) (controller.Topic, bool) { return im.TopicByID(rt.TopicID) }); ok {
-			return c.describeTopic(im, t)
-		}
-		st.TopicID, st.ErrorCode = rt.TopicID, kerr.UnknownTopicID.Code
-		return st
-	}
-	name := *rt.Topic
-	st.Topic = &name
-	if t, im, ok := c.topicCaughtUp(img, func(im *controller.Image) (controller.Topic, bool) { return im.Topic(name) }); ok {
-		return c.describeTopic(im, t)
-	}
-	if err := validateTopicName(name); err != nil {
-		st.ErrorCode = kerr.InvalidTopicException.Code
-		return st
-	}
-	if !autoCreate {
-		st.ErrorCode = kerr.UnknownTopicOrPartition.Code
-		return st
-	}
-	// As Kafka: the topic is created now and reported without leaders;
-	// the client asks again once its partitions have elected them.
-	_, err := c.createTopic(name, c.b.cfg.DefaultPartitions, -1, nil, nil)
-	st.ErrorCode = kerr.LeaderNotAvailable.Code
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		st.ErrorCode = errCode(err)
-	}
-	return st
-}
-
-// topicCaughtUp looks a topic up with find in img and, failing that, in
-// the image after catching up with the controller (catchUp). It returns
-// the image the topic was found in.
-func (c *cluster) topicCaughtUp(img *controller.Image, find func(*controller.Image) (controller.Topic, bool)) (controller.Topic, *controller.Image, bool) {
-	if t, ok := find(img); ok {
-		return t, img, true
-	}
-	if !c.catchUp() {
-		return controller.Topic{}, img, false
-	}
-	img = c.ctl.Image()
-	t, ok := find(img)
-	return t, img, ok
-}
-
-// describeTopic is one topic of a Metadata response. A partition whose
-// leader is unknown or fenced reports LEADER_NOT_AVAILABLE; the ISR is the
-// image's (isr.go), less brokers out of service, which are listed offline.
-func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
-	st := kmsg.NewMetadataResponseTopic()
-	name := t.Name
-	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, name == offsetsTopic
-	local := c.b.lookupTopic(t.Name)
-	if local != nil && local.id != t.ID {
-		local = nil
-	}
-	for _, p := range t.Partitions {
-		sp := kmsg.NewMetadataResponseTopicPartition()
-		sp.Partition, sp.LeaderEpoch, sp.Replicas = p.Index, p.LeaderEpoch, p.Replicas
-		sp.Leader = -1
-		if inService(img, p.Leader) {
-			sp.Leader = p.Leader
-		}
-		if local != nil && int(p.Index) < len(local.parts) {
-			c.correctLeader(&sp, local.parts[p.Index])
-		}
-		if sp.Leader < 0 {
-			sp.ErrorCode = kerr.LeaderNotAvailable.Code
-		}
-		sp.ISR = liveISR(img, p)
-		for _, r := range p.Replicas {
-			if !inService(img, r) {
-				sp.OfflineReplicas = append(sp.OfflineReplicas, r)
-			}
-		}
-		st.Partitions = append(st.Partitions, sp)
-	}
-	return st
-}
-
-// correctLeader overrides the image with what this node's own replica
-// knows. The image lags (and on a node cut off from the controller quorum
-// stops moving): a replica that lost its leadership must not keep sending
-// clients back to itself, and a new leader need not wait for its report to
-// commit before this broker routes to it.
-func (c *cluster) correctLeader(sp *kmsg.MetadataResponseTopicPartition, p *partition) {
-	if p == nil || p.repl == nil {
-		return
-	}
-	self := c.b.cfg.NodeID
-	switch epoch := p.repl.LeaderEpoch(); {
-	case p.repl.IsLeader() && epoch > sp.LeaderEpoch:
-		sp.Leader, sp.LeaderEpoch = self, epoch
-	case sp.Leader == self && !p.repl.IsLeader():
-		sp.Leader = -1
-	}
-}
 
 // liveBrokers are the registered brokers not fenced.
 func liveBrokers(img *controller.Image) []controller.Broker {
@@ -178,7 +46,12 @@ func (c *cluster) coordinator(group string) (int32, string, int32, error) {
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", offsetsTopic, err)
 		}
-		return -1, "", -1, kerr.CoordinatorNotAvailable
+		// Single-replica partitions are led from creation: answer now.
+		// Replicated ones elect first, and the client asks again.
+		img = c.ctl.Image()
+		if t, ok = img.Topic(offsetsTopic); !ok {
+			return -1, "", -1, kerr.CoordinatorNotAvailable
+		}
 	}
 	p := c.b.groups.PartitionFor(group)
 	if int(p) >= len(t.Partitions) {
@@ -206,5 +79,6 @@ func (c *cluster) describeCluster(resp *kmsg.DescribeClusterResponse) {
 		db.Host, db.Port = splitListener(br.Listener)
 		resp.Brokers = append(resp.Brokers, db)
 	}
+	resp.ClusterID = c.clusterID()
 	resp.ControllerID = c.controllerID()
 }

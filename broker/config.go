@@ -60,18 +60,19 @@ type Config struct {
 	// Logger receives the broker's structured logs. Default slog.Default().
 	Logger *slog.Logger
 
-	// Voters, when set, makes this broker one node of a Raft-replicated
-	// cluster: every voter is a broker and a member of the controller
-	// quorum. A NodeID not among them makes a broker-only node, which
-	// joins the running cluster, follows the metadata log as a Raft
-	// non-voter and holds partition replicas like any broker. Empty: a
-	// single node whose partitions are local logs (no Raft), metadata in
-	// weir-metadata.json.
+	// Voters are the members of the controller quorum, whose Raft group
+	// keeps the metadata; every voter is also a broker. A NodeID not among
+	// them makes a broker-only node, which joins the running cluster,
+	// follows the metadata log as a Raft non-voter and holds partition
+	// replicas like any broker. Empty: a single node, the only voter of
+	// its own quorum (at RaftListen). Partitions with one replica keep
+	// their log without Raft in every case.
 	Voters []Voter
 	// RaftListen is the address of this node's Raft transport, shared by
-	// the controller and every partition group. Required with Voters; a
-	// voter's must equal its entry in Voters, a broker-only node's is
-	// what it registers, so other nodes must be able to dial it.
+	// the controller and every partition group. Required for a broker-only
+	// node, whose address it registers, so other nodes must be able to
+	// dial it; a voter's must equal its entry in Voters. Default for a
+	// single node: "127.0.0.1:0" (no other node can join it then).
 	RaftListen string
 	// DefaultReplicationFactor is the replication factor of auto-created
 	// topics and of CreateTopics requests that ask for the default (-1),
@@ -203,10 +204,11 @@ func (c Config) Validate() error {
 
 func (c Config) validateCluster(bad func(string, ...any) error) error {
 	if len(c.Voters) == 0 {
-		if c.RaftListen != "" {
-			return bad("RaftListen is set but Voters is empty")
+		// A single node: its own only voter.
+		c.Voters = []Voter{{ID: c.NodeID, RaftAddr: c.RaftListen}}
+		if c.RaftListen == "" {
+			c.RaftListen = "127.0.0.1:0"
 		}
-		return nil
 	}
 	self := -1
 	for i, v := range c.Voters {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
 )
 
@@ -113,6 +114,41 @@ func msDuration(ms int64) time.Duration {
 		return -1
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// topicSettings is a topic's effective configuration, resolved once when
+// its configs change (Kafka's LogConfig), so that a produce reads fields
+// instead of looking strings up and parsing them per request.
+type topicSettings struct {
+	log             partlog.Config
+	maxMessageBytes int64
+	minInsync       int
+	// recompress is set unless compression.type is "producer": batches
+	// in another codec than codec are then recompressed.
+	recompress    bool
+	codec         batch.Codec
+	logAppendTime bool // message.timestamp.type=LogAppendTime
+}
+
+// codecs maps compression.type values to batch codecs.
+var codecs = map[string]batch.Codec{
+	"uncompressed": batch.CodecNone, "gzip": batch.CodecGzip, "snappy": batch.CodecSnappy,
+	"lz4": batch.CodecLZ4, "zstd": batch.CodecZstd,
+}
+
+// resolveSettings resolves a topic's explicit configs (already validated)
+// against the broker's defaults.
+func resolveSettings(cfg Config, set map[string]string) topicSettings {
+	compression, _ := configValue(cfg, set, "compression.type")
+	stamp, _ := configValue(cfg, set, "message.timestamp.type")
+	return topicSettings{
+		log:             logConfig(cfg, set),
+		maxMessageBytes: configInt(cfg, set, "max.message.bytes"),
+		minInsync:       int(configInt(cfg, set, "min.insync.replicas")),
+		recompress:      compression != "producer",
+		codec:           codecs[compression],
+		logAppendTime:   stamp == "LogAppendTime",
+	}
 }
 
 // logConfig maps a topic's configs onto its partition logs' settings.

@@ -117,13 +117,14 @@ var errFrameTooLarge = errors.New("broker: request frame exceeds max request byt
 
 // frameDone reports whether a request of this key is done with its frame
 // once decoded and handled, so that another request may be read into it.
-// A single node's produce is: it copies the batches into the log before
-// the handler returns. Every other request, and a cluster's produce (Raft
-// keeps the batch it proposes), may hold on to the frame's bytes.
+// Produce is: a partition without Raft copies the batch into its log
+// before the handler returns, and one with Raft proposes a copy (Raft
+// keeps what it is given). Every other request may hold on to the frame's
+// bytes.
 // Reusing produce frames spares the garbage collector a frame's worth of
 // allocation per request at high produce rates.
 func (c *conn) frameDone(key int16) bool {
-	return key == kmsg.Produce.Int16() && c.b.cluster == nil
+	return key == kmsg.Produce.Int16()
 }
 
 // frames holds produce frames for reuse (*[]byte). A pool rather than a

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kbin"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -205,7 +206,13 @@ func header(key, version int16, corr int32, flexible bool) []byte {
 // when an earlier request (a long poll) is still waiting.
 func TestGroupRequestsKeepConnectionOrder(t *testing.T) {
 	b := brokertest.Start(t)
-	mustCreate(t, testCtx(t), client(t, b.Addr()), "ordered", 1)
+	cl := client(t, b.Addr())
+	mustCreate(t, testCtx(t), cl, "ordered", 1)
+	// The raw connection skips FindCoordinator; a client's first one is
+	// what creates __consumer_offsets.
+	if _, err := kadm.NewClient(cl).FetchOffsets(testCtx(t), "ordered-group"); err != nil {
+		t.Fatal(err)
+	}
 	c := dialRaw(t, b.Addr())
 	fetch := fetchV8("ordered", 300, 1)
 

@@ -17,5 +17,12 @@
 // the ordinary, compacted __consumer_offsets topic in Kafka's key/value
 // encoding, replayed at startup.
 //
+// Metadata has one home on every broker, a single node included: the
+// image of the controller quorum (internal/controller), of which a single
+// node is the only voter. Handlers ask the broker's cluster for it and
+// never branch on the number of nodes. A partition this broker alone holds
+// keeps its log without Raft; any other is replicated by its own Raft group
+// (internal/replica).
+//
 // Start embeds a broker in-process; `weir broker` runs one as a process.
 package broker

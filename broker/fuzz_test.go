@@ -53,7 +53,7 @@ func FuzzDecode(f *testing.F) {
 		// Keep the broker small across inputs: drop what an input created.
 		for _, t := range b.allTopics() {
 			if !t.internal {
-				b.deleteTopic(t.name)
+				b.cluster.deleteTopic(t.name)
 			}
 		}
 	})

@@ -2,8 +2,7 @@ package broker
 
 import (
 	"context"
-	"fmt"
-	"net"
+		"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -12,37 +11,12 @@ import (
 	"github.com/weir-io/weir/internal/group"
 )
 
-// startGroups creates __consumer_offsets on first start, replays it into a
-// new coordinator, and installs the coordinator.
-func (b *Broker) startGroups() error {
-	t := b.lookupTopic(offsetsTopic)
-	if t == nil {
-		var err error
-		t, err = b.createTopic(offsetsTopic, b.cfg.OffsetsPartitions, offsetsTopicConfigs())
-		if err != nil {
-			return fmt.Errorf("broker: create %s: %w", offsetsTopic, err)
-		}
-	}
-	gc := group.DefaultConfig()
-	gc.Partitions = int32(len(t.parts))
-	gc.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay
-	gc.Logger = b.log
-	b.groups = group.New(gc, offsetsLog{b}, brokerTopics{b})
-	for _, p := range t.parts {
-		if err := b.replayOffsets(p); err != nil {
-			b.groups.Close()
-			return fmt.Errorf("broker: replay %s-%d: %w", offsetsTopic, p.index, err)
-		}
-	}
-	return nil
-}
-
-// startClusterGroups installs the coordinator of a cluster node. It serves
+// startGroups installs the group coordinator. It serves
 // no group until the node leads that group's __consumer_offsets partition
-// and has loaded it (cluster.tend); the topic itself is created on the
-// first FindCoordinator, when enough brokers have joined for its
-// replication factor.
-func (b *Broker) startClusterGroups() {
+// and has loaded it (cluster.tend, or at open for a partition without
+// Raft); the topic itself is created on the first FindCoordinator, when
+// enough brokers have joined for its replication factor.
+func (b *Broker) startGroups() {
 	gc := group.DefaultConfig()
 	gc.Partitions = b.cfg.OffsetsPartitions
 	gc.InitialRebalanceDelay = b.cfg.GroupInitialRebalanceDelay

@@ -169,10 +169,17 @@ func (c *cluster) tendISR(ctx context.Context, img *controller.Image, id [16]byt
 }
 
 // inSyncReplicas counts a partition's ISR members on brokers in service.
+// Every acks=all produce asks, so it counts without allocating.
 func (c *cluster) inSyncReplicas(id [16]byte, index int32) int {
 	img := c.ctl.Image()
 	ip, _ := imagePartition(img, id, index)
-	return len(liveISR(img, ip))
+	n := 0
+	for _, r := range ip.ISR {
+		if inService(img, r) {
+			n++
+		}
+	}
+	return n
 }
 
 // liveISR is a partition's ISR less brokers out of service: the image

@@ -8,21 +8,25 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/weir-io/weir/internal/controller"
+	"github.com/weir-io/weir/internal/partlog"
 	"github.com/weir-io/weir/internal/replica"
 )
 
 // The metadata image says which partitions exist and which brokers hold
-// their replicas; a broker makes its local state match: it opens the Raft
-// group of every replica assigned to it, closes and removes those of
-// deleted topics, and applies config changes. Leadership is not assigned
-// by the controller: each partition's Raft group elects its leader, and
-// the leader reports itself (with its term as leader epoch) so Metadata
-// on every broker can route clients to it.
+// their replicas; a broker makes its local state match: it opens every
+// replica assigned to it (a log of its own for a partition it alone holds,
+// else the partition's Raft group), closes and removes those of deleted
+// topics, and applies config changes. A single-replica partition is led by
+// its replica from creation. Other leaders are not assigned by the
+// controller: each partition's Raft group elects its leader, and the
+// leader reports itself (with its term as leader epoch) so Metadata on
+// every broker can route clients to it.
 
 // watchInterval is how often a partition watcher re-checks leadership
 // besides raft's leadership notifications (which may be dropped when they
@@ -77,25 +81,29 @@ func (c *cluster) syncTopic(it controller.Topic) {
 		return
 	}
 	nt := &topic{name: it.Name, id: it.ID, internal: it.Name == offsetsTopic, configs: maps.Clone(it.Configs)}
+	nt.settings = resolveSettings(b.cfg, nt.configs)
 	nt.parts = make([]*partition, len(it.Partitions))
 	if old != nil {
 		copy(nt.parts, old.parts)
 	}
-	lc := logConfig(b.cfg, nt.configs)
 	for i, ip := range it.Partitions {
 		p := nt.parts[i]
+		var err error
 		switch {
 		case p != nil && !slices.Contains(ip.Replicas, b.cfg.NodeID):
 			// Reassigned away: its group no longer counts on it.
 			c.dropReplica(nt, p)
 			nt.parts[i] = nil
+		case p != nil && p.repl == nil && !c.soleReplica(ip):
+			// A reassignment gives it other replicas: Raft takes over.
+			nt.parts[i], err = c.adopt(nt, p, ip)
 		case p != nil:
-			p.repl.SetLogConfig(lc)
+			p.setLogConfig(nt.settings.log)
 		case slices.Contains(ip.Replicas, b.cfg.NodeID):
-			var err error
-			if nt.parts[i], err = c.openReplica(nt, ip); err != nil {
-				b.log.Error("opening partition replica", "topic", it.Name, "partition", ip.Index, "err", err)
-			}
+			nt.parts[i], err = c.openReplica(nt, ip)
+		}
+		if err != nil {
+			b.log.Error("opening partition replica", "topic", it.Name, "partition", ip.Index, "err", err)
 		}
 	}
 	b.mu.Lock()
@@ -109,55 +117,153 @@ func (c *cluster) inSync(t *topic, it controller.Topic) bool {
 		return false
 	}
 	for i, ip := range it.Partitions {
-		if (t.parts[i] == nil) == slices.Contains(ip.Replicas, c.b.cfg.NodeID) {
+		p := t.parts[i]
+		if (p == nil) == slices.Contains(ip.Replicas, c.b.cfg.NodeID) || p != nil && p.repl == nil && !c.soleReplica(ip) {
 			return false
 		}
 	}
 	return true
 }
 
-// openReplica starts this broker's replica of one partition, bootstrapping
-// its Raft group with the assigned replicas on first open.
+// directPartitions says whether this broker keeps its single-replica
+// partitions without Raft. Only a lone voter does for now: moving such a
+// log into a Raft group when a reassignment gives it replicas (adopt)
+// still needs replica.Adopt, so in a cluster, where reassignments are
+// common, single-replica partitions keep their Raft group.
+func (c *cluster) directPartitions() bool { return c.loneVoter() }
+
+// soleReplica says whether this broker is a partition's only replica.
+func (c *cluster) soleReplica(ip controller.Partition) bool {
+	return len(ip.Replicas) == 1 && ip.Replicas[0] == c.b.cfg.NodeID
+}
+
+// openReplica starts this broker's replica of one partition: its own log
+// if it is the only replica and the partition never had a Raft group here
+// (a group, once made, stays one), else the Raft group, bootstrapped with
+// the assigned replicas on first open.
 func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, error) {
-	b := c.b
-	trans, err := c.mux.Transport(groupName(t.id, ip.Index), nil)
-	if err != nil {
-		return nil, err
+	_, err := os.Stat(c.raftDir(t.name, ip.Index))
+	fresh := os.IsNotExist(err)
+	if fresh && c.soleReplica(ip) && c.directPartitions() {
+		return c.openDirect(t, ip.Index)
 	}
-	p := newPartition(t.name, ip.Index, nil, b.log)
-	raftDir := c.raftDir(t.name, ip.Index)
-	rc, delayed := c.replicaRaftConfig(raftDir, ip)
-	g, err := replica.NewGroup(replica.Config{
-		ID:                   raft.ServerID(nodeName(b.cfg.NodeID)),
-		Dir:                  b.partitionDir(t.name, ip.Index),
-		RaftDir:              raftDir,
-		Log:                  logConfig(b.cfg, t.configs),
-		Raft:                 rc,
-		WALSegmentBytes:      walSegmentBytes(t),
-		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
-		Transport:            trans,
-		OnAdvance:            p.wake,
-	})
-	if err != nil {
-		trans.Close()
-		return nil, err
-	}
+	rcfg, delayed := c.replicaConfig(t, ip)
 	// Only the replicas of a group that never had a leader bootstrap it,
 	// all with the same configuration. A replica opened later (added by a
 	// reassignment, or whose directory was lost) starts empty and learns
 	// the configuration from the leader; bootstrapping it would write a
 	// different first entry than the group's.
-	if ip.LeaderEpoch == 0 {
-		if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
-			g.Close()
-			return nil, fmt.Errorf("bootstrap: %w", err)
+	bootstrap := func(g *replica.Group) error {
+		// A single-replica partition is created led by its replica, so
+		// its epoch is not 0; the group is still new if nothing is on disk.
+		if ip.LeaderEpoch != 0 && !(fresh && c.soleReplica(ip)) {
+			return nil
 		}
+		if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+		return nil
+	}
+	return c.startGroup(t, ip.Index, rcfg, delayed, bootstrap)
+}
+
+// replicaConfig is the configuration of this broker's Raft replica of ip;
+// delayed reports that its first election waits longer (leaders.go).
+func (c *cluster) replicaConfig(t *topic, ip controller.Partition) (replica.Config, bool) {
+	b := c.b
+	raftDir := c.raftDir(t.name, ip.Index)
+	rc, delayed := c.replicaRaftConfig(raftDir, ip)
+	return replica.Config{
+		ID:                   raft.ServerID(nodeName(b.cfg.NodeID)),
+		Dir:                  b.partitionDir(t.name, ip.Index),
+		RaftDir:              raftDir,
+		Log:                  t.settings.log,
+		Raft:                 rc,
+		WALSegmentBytes:      walSegmentBytes(t),
+		ProducerIDExpiration: b.cfg.ProducerIDExpiration,
+	}, delayed
+}
+
+// startGroup opens a Raft replica with rcfg, runs first (bootstrap or
+// nothing) on it and starts its leadership watcher.
+func (c *cluster) startGroup(t *topic, index int32, rcfg replica.Config, delayed bool, first func(*replica.Group) error) (*partition, error) {
+	trans, err := c.mux.Transport(groupName(t.id, index), nil)
+	if err != nil {
+		return nil, err
+	}
+	p := newPartition(t.name, index, nil, c.b.log)
+	rcfg.Transport, rcfg.OnAdvance = trans, p.wake
+	g, err := replica.NewGroup(rcfg)
+	if err != nil {
+		trans.Close()
+		return nil, err
+	}
+	if err := first(g); err != nil {
+		g.Close()
+		return nil, err
 	}
 	p.repl = g
 	p.stopWatch = make(chan struct{})
 	c.wg.Add(1)
 	go c.watch(t.id, p, delayed)
 	return p, nil
+}
+
+// openDirect opens a partition this broker alone holds: its log, the
+// producers' sequence windows rebuilt from it, and for __consumer_offsets
+// its groups, which this broker coordinates from now on.
+func (c *cluster) openDirect(t *topic, index int32) (*partition, error) {
+	b := c.b
+	l, err := partlog.Open(b.partitionDir(t.name, index), t.settings.log)
+	if err != nil {
+		return nil, err
+	}
+	p := newPartition(t.name, index, l, b.log)
+	if err := p.loadProducers(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("recover producer state: %w", err)
+	}
+	if t.name == offsetsTopic {
+		b.groups.Unload(index)
+		if err := b.replayOffsets(p); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("load consumer groups: %w", err)
+		}
+		p.loaded.Store(true)
+	}
+	return p, nil
+}
+
+// adopt moves a partition without Raft into a Raft group of which this
+// broker is the only voter, when a reassignment gives the partition other
+// replicas; the leader then adds them (reassign.go), and they receive the
+// log by snapshot. The old partition is closed first: appends racing with
+// the move fail with NOT_LEADER_OR_FOLLOWER and are retried on the group.
+func (c *cluster) adopt(t *topic, old *partition, ip controller.Partition) (*partition, error) {
+	c.closeDirect(old)
+	rcfg, _ := c.replicaConfig(t, ip)
+	self := []int32{c.b.cfg.NodeID}
+	if err := adoptTODO(rcfg, c.servers(self)); err != nil {
+		return nil, fmt.Errorf("move the log into a Raft group: %w", err)
+	}
+	c.b.log.Info("partition log moved into a Raft group for its new replicas", "topic", t.name, "partition", ip.Index, "replicas", ip.Replicas)
+	return c.startGroup(t, ip.Index, rcfg, false, func(*replica.Group) error { return nil })
+}
+
+// closeDirect closes a partition without Raft whose log another takes
+// over, waiting out an append in progress.
+func (c *cluster) closeDirect(p *partition) {
+	if p.loaded.Swap(false) {
+		c.b.groups.Unload(p.index)
+	}
+	p.mu.Lock()
+	err := p.plog().Close()
+	p.mu.Unlock()
+	if err != nil {
+		c.b.log.Warn("closing partition log", "topic", p.topic, "partition", p.index, "err", err)
+	}
+	p.deleted.Store(true) // long polls return and look the partition up again
+	p.wake()
 }
 
 // walSegmentBytes sizes a replica's raft-wal segments, which are
@@ -202,7 +308,9 @@ func (c *cluster) dropTopic(t *topic) {
 // directories: its topic was deleted or it was reassigned away.
 func (c *cluster) dropReplica(t *topic, p *partition) {
 	b := c.b
-	close(p.stopWatch)
+	if p.stopWatch != nil {
+		close(p.stopWatch)
+	}
 	if p.loaded.Swap(false) {
 		b.groups.Unload(p.index) // a __consumer_offsets replica reassigned away
 	}
@@ -238,7 +346,7 @@ func (c *cluster) sweepOrphans(img *controller.Image) {
 			continue
 		}
 		for _, e := range entries {
-			if e.IsDir() && !known[e.Name()] && looksLikePartitionDir(e.Name()) {
+			if e.IsDir() && !known[e.Name()] && (looksLikePartitionDir(e.Name()) || strings.HasSuffix(e.Name(), deletedSuffix)) {
 				b.log.Info("removing replica directory of a topic no longer assigned here", "dir", filepath.Join(dir, e.Name()))
 				os.RemoveAll(filepath.Join(dir, e.Name()))
 			}
