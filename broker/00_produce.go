@@ -158,7 +158,7 @@ func (b *Broker) enoughInSync(t *topic, p *partition) error {
 	if !p.isLeader() {
 		return nil // the append answers NOT_LEADER_OR_FOLLOWER
 	}
-	if have, need := b.cluster.inSyncReplicas(t.id, p.index), t.settings.minInsync; have < need {
+	if have, need := b.meta.inSyncReplicas(t.id, p.index), t.settings.minInsync; have < need {
 		return errorf(kerr.NotEnoughReplicas, "%s-%d has %d in-sync replicas, below min.insync.replicas %d", t.name, p.index, have, need)
 	}
 	return nil

@@ -16,7 +16,7 @@ import (
 // corrected by what this broker's own replicas know.
 
 func handleMetadata(c *conn, req *kmsg.MetadataRequest) response {
-	return ready{c.b.cluster.metadata(req)}
+	return ready{c.b.meta.metadata(req)}
 }
 
 // metadata answers from this broker's copy of the image.

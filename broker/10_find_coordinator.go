@@ -22,7 +22,7 @@ func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 		if req.CoordinatorType != coordinatorGroup {
 			err = errorf(kerr.InvalidRequest, "coordinator type %d is not supported: transactions are not implemented", req.CoordinatorType)
 		} else {
-			sc.NodeID, sc.Host, sc.Port, err = c.b.cluster.coordinator(key)
+			sc.NodeID, sc.Host, sc.Port, err = c.b.meta.coordinator(key)
 		}
 		if err != nil {
 			sc.ErrorCode, sc.ErrorMessage = errCode(err), errMessage(err)

@@ -40,7 +40,7 @@ func (b *Broker) createFromRequest(rt kmsg.CreateTopicsRequestTopic, validateOnl
 	if err != nil {
 		return err
 	}
-	return b.cluster.createFromRequest(rt, partitions, assign, validateOnly, st)
+	return b.meta.createFromRequest(rt, partitions, assign, validateOnly, st)
 }
 
 // fillCreatedConfigs lists a new topic's effective configs in the

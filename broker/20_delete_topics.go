@@ -23,7 +23,7 @@ func handleDeleteTopics(c *conn, req *kmsg.DeleteTopicsRequest) response {
 			if t := c.b.knownTopic(*rt.Topic); t != nil {
 				st.TopicID = t.id
 			}
-			err = c.b.cluster.deleteTopic(*rt.Topic)
+			err = c.b.meta.deleteTopic(*rt.Topic)
 		default:
 			t := c.b.knownTopicID(rt.TopicID)
 			if t == nil {
@@ -32,7 +32,7 @@ func handleDeleteTopics(c *conn, req *kmsg.DeleteTopicsRequest) response {
 			}
 			name := t.name
 			st.Topic = &name
-			err = c.b.cluster.deleteTopic(name)
+			err = c.b.meta.deleteTopic(name)
 		}
 		st.ErrorCode = errCode(err)
 		st.ErrorMessage = errMessage(err)

@@ -14,7 +14,7 @@ func handleInitProducerID(c *conn, req *kmsg.InitProducerIDRequest) response {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return ready{resp}
 	}
-	id, err := c.b.cluster.allocateProducerID()
+	id, err := c.b.meta.allocateProducerID()
 	if err != nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return ready{resp}

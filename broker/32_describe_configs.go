@@ -19,7 +19,7 @@ func handleDescribeConfigs(c *conn, req *kmsg.DescribeConfigsRequest) response {
 		case kmsg.ConfigResourceTypeTopic:
 			// Configs altered through another broker a moment ago must
 			// show here too: read them once caught up.
-			caughtUp.Do(func() { c.b.cluster.catchUp() })
+			caughtUp.Do(func() { c.b.meta.catchUp() })
 			if t := c.b.lookupTopic(rr.ResourceName); t != nil {
 				sr.Configs = c.b.describeTopicConfigs(t.configs, rr.ConfigNames)
 			} else {

@@ -20,7 +20,7 @@ func handleAlterConfigs(c *conn, req *kmsg.AlterConfigsRequest) response {
 					set[kv.Name] = *kv.Value
 				}
 			}
-			err = c.b.cluster.setConfigs(rr.ResourceName, set, req.ValidateOnly)
+			err = c.b.meta.setConfigs(rr.ResourceName, set, req.ValidateOnly)
 		}
 		sr.ErrorCode, sr.ErrorMessage = errCode(err), errMessage(err)
 		resp.Resources = append(resp.Resources, sr)

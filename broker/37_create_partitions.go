@@ -34,12 +34,12 @@ func (b *Broker) createPartitions(rt kmsg.CreatePartitionsRequestTopic, validate
 	case assign != nil && len(assign) != int(rt.Count)-len(t.parts):
 		return errorf(kerr.InvalidReplicaAssignment, "%d replica assignments given for %d new partitions", len(assign), int(rt.Count)-len(t.parts))
 	case validateOnly && assign != nil:
-		if err := b.cluster.ctl.Image().CheckAssignment(assign); err != nil {
+		if err := b.meta.image().CheckAssignment(assign); err != nil {
 			return controllerError(err)
 		}
 		return b.checkPartitionCount(rt.Count)
 	case validateOnly:
 		return b.checkPartitionCount(rt.Count)
 	}
-	return b.cluster.addPartitions(t, rt.Count, assign)
+	return b.meta.addPartitions(t, rt.Count, assign)
 }

@@ -35,7 +35,7 @@ func handleElectLeaders(c *conn, req *kmsg.ElectLeadersRequest) response {
 		}
 	default:
 		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
-		errs = c.b.cluster.elect(targets, req.ElectionType, min(max(timeout, time.Second), adminTimeout))
+		errs = c.b.meta.elect(targets, req.ElectionType, min(max(timeout, time.Second), adminTimeout))
 	}
 	byTopic := map[string]int{}
 	for _, t := range targets {

@@ -38,7 +38,7 @@ func (b *Broker) alterIncrementally(rr kmsg.IncrementalAlterConfigsRequestResour
 			return err
 		}
 	}
-	return b.cluster.setConfigs(rr.ResourceName, set, validateOnly)
+	return b.meta.setConfigs(rr.ResourceName, set, validateOnly)
 }
 
 // applyConfigOp applies one set/delete/append/subtract to set. Append and

@@ -1,12 +1,8 @@
 package broker
 
 import (
-	"context"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/weir-io/weir/internal/controller"
 )
 
 // handleAlterPartitionAssignments starts, replaces or (with null replicas)
@@ -39,25 +35,5 @@ func (b *Broker) reassign(topic string, index int32, replicas []int32, allowRF b
 	if t == nil || index < 0 || int(index) >= len(t.parts) {
 		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, index)
 	}
-	ip, ok := imagePartition(b.cluster.ctl.Image(), t.id, index)
-	if !ok {
-		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, index)
-	}
-	if replicas != nil && !allowRF && len(replicas) != len(ip.Target()) {
-		return errorf(kerr.InvalidReplicationFactor, "%s-%d has %d replicas, not %d, and the request does not allow changing that",
-			topic, index, len(ip.Target()), len(replicas))
-	}
-	ctx, cancel := context.WithTimeout(b.ctx, adminTimeout)
-	defer cancel()
-	// A new partition cannot move before its first leader: only then do
-	// all its replicas hold the group's first entry (see openReplica).
-	err := b.cluster.await(ctx, func() bool {
-		ip, _ := imagePartition(b.cluster.ctl.Image(), t.id, index)
-		return ip.LeaderEpoch > 0
-	})
-	if err != nil {
-		return errorf(kerr.LeaderNotAvailable, "partition %s-%d has not elected its first leader yet", topic, index)
-	}
-	err = b.cluster.remote.Reassign(ctx, controller.Reassign{TopicID: t.id, Partition: index, Target: replicas, Cancel: replicas == nil})
-	return controllerError(err)
+	return b.meta.reassign(t, index, replicas, allowRF)
 }

@@ -10,7 +10,7 @@ import (
 // among the named partitions, or all of them for a null topic list.
 func handleListPartitionReassignments(c *conn, req *kmsg.ListPartitionReassignmentsRequest) response {
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
-	img := c.b.cluster.ctl.Image()
+	img := c.b.meta.image()
 	wanted := func(topic string, p int32) bool {
 		if req.Topics == nil {
 			return true

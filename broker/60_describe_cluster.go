@@ -11,6 +11,6 @@ func handleDescribeCluster(c *conn, req *kmsg.DescribeClusterRequest) response {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 		return ready{resp}
 	}
-	c.b.cluster.describeCluster(resp)
+	c.b.meta.describeCluster(resp)
 	return ready{resp}
 }

@@ -26,7 +26,10 @@ type Broker struct {
 	conns  sync.WaitGroup
 	bg     sync.WaitGroup
 
-	groups  *group.Coordinator
+	groups *group.Coordinator
+	// meta is what handlers use of cluster (meta.go); only the machinery
+	// behind it touches cluster itself.
+	meta    metadata
 	cluster *cluster
 
 	mu     sync.RWMutex // guards topics

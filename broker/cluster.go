@@ -69,7 +69,7 @@ func (b *Broker) startCluster(ctx context.Context) error {
 		return fmt.Errorf("broker: raft listen: %w", err)
 	}
 	c := &cluster{b: b, mux: mux}
-	b.cluster = c
+	b.cluster, b.meta = c, c
 	if len(cfg.Voters) == 0 {
 		// A single node: the only voter, at whatever address it got.
 		b.cfg.RaftListen = mux.Addr().String()

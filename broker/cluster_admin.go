@@ -17,6 +17,35 @@ import (
 // replicas show the change, so a client that creates a topic and then asks
 // the same broker for it finds it.
 
+// reassign moves partition index of t to replicas through the
+// controller, or cancels its reassignment for nil replicas.
+func (c *cluster) reassign(t *topic, index int32, replicas []int32, allowRF bool) error {
+	ip, ok := imagePartition(c.image(), t.id, index)
+	if !ok {
+		return errorf(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", t.name, index)
+	}
+	if replicas != nil && !allowRF && len(replicas) != len(ip.Target()) {
+		return errorf(kerr.InvalidReplicationFactor, "%s-%d has %d replicas, not %d, and the request does not allow changing that",
+			t.name, index, len(ip.Target()), len(replicas))
+	}
+	ctx, cancel := context.WithTimeout(c.b.ctx, adminTimeout)
+	defer cancel()
+	// A new partition cannot move before its first leader: only then do
+	// all its replicas hold the group's first entry (see openReplica).
+	err := c.await(ctx, func() bool {
+		ip, _ := imagePartition(c.image(), t.id, index)
+		return ip.LeaderEpoch > 0
+	})
+	if err != nil {
+		return errorf(kerr.LeaderNotAvailable, "partition %s-%d has not elected its first leader yet", t.name, index)
+	}
+	err = c.remote.Reassign(ctx, controller.Reassign{TopicID: t.id, Partition: index, Target: replicas, Cancel: replicas == nil})
+	return controllerError(err)
+}
+
+// image is this broker's copy of the metadata image.
+func (c *cluster) image() *controller.Image { return c.ctl.Image() }
+
 // adminTimeout bounds one forwarded metadata change.
 const adminTimeout = 10 * time.Second
 

@@ -125,13 +125,6 @@ func (c *cluster) inSync(t *topic, it controller.Topic) bool {
 	return true
 }
 
-// directPartitions says whether this broker keeps its single-replica
-// partitions without Raft. Only a lone voter does for now: moving such a
-// log into a Raft group when a reassignment gives it replicas (adopt)
-// still needs replica.Adopt, so in a cluster, where reassignments are
-// common, single-replica partitions keep their Raft group.
-func (c *cluster) directPartitions() bool { return c.loneVoter() }
-
 // soleReplica says whether this broker is a partition's only replica.
 func (c *cluster) soleReplica(ip controller.Partition) bool {
 	return len(ip.Replicas) == 1 && ip.Replicas[0] == c.b.cfg.NodeID
@@ -144,7 +137,7 @@ func (c *cluster) soleReplica(ip controller.Partition) bool {
 func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, error) {
 	_, err := os.Stat(c.raftDir(t.name, ip.Index))
 	fresh := os.IsNotExist(err)
-	if fresh && c.soleReplica(ip) && c.directPartitions() {
+	if fresh && c.soleReplica(ip) {
 		return c.openDirect(t, ip.Index)
 	}
 	rcfg, delayed := c.replicaConfig(t, ip)
@@ -154,9 +147,7 @@ func (c *cluster) openReplica(t *topic, ip controller.Partition) (*partition, er
 	// the configuration from the leader; bootstrapping it would write a
 	// different first entry than the group's.
 	bootstrap := func(g *replica.Group) error {
-		// A single-replica partition is created led by its replica, so
-		// its epoch is not 0; the group is still new if nothing is on disk.
-		if ip.LeaderEpoch != 0 && !(fresh && c.soleReplica(ip)) {
+		if ip.LeaderEpoch != 0 {
 			return nil
 		}
 		if err := g.Bootstrap(c.servers(ip.Replicas)); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -243,7 +234,7 @@ func (c *cluster) adopt(t *topic, old *partition, ip controller.Partition) (*par
 	c.closeDirect(old)
 	rcfg, _ := c.replicaConfig(t, ip)
 	self := []int32{c.b.cfg.NodeID}
-	if err := adoptTODO(rcfg, c.servers(self)); err != nil {
+	if err := replica.Adopt(rcfg, c.servers(self)); err != nil {
 		return nil, fmt.Errorf("move the log into a Raft group: %w", err)
 	}
 	c.b.log.Info("partition log moved into a Raft group for its new replicas", "topic", t.name, "partition", ip.Index, "replicas", ip.Replicas)

@@ -87,7 +87,7 @@ func (b *Broker) lookupTopic(name string) *topic {
 // controller (catchUp).
 func (b *Broker) knownTopic(name string) *topic {
 	t := b.lookupTopic(name)
-	if t == nil && b.cluster.catchUp() {
+	if t == nil && b.meta.catchUp() {
 		t = b.lookupTopic(name)
 	}
 	return t
@@ -96,7 +96,7 @@ func (b *Broker) knownTopic(name string) *topic {
 // knownTopicID is knownTopic by topic id.
 func (b *Broker) knownTopicID(id [16]byte) *topic {
 	t := b.lookupTopicID(id)
-	if t == nil && b.cluster.catchUp() {
+	if t == nil && b.meta.catchUp() {
 		t = b.lookupTopicID(id)
 	}
 	return t
@@ -120,25 +120,6 @@ func (b *Broker) lookupPartition(name string, p int32) *partition {
 		return nil
 	}
 	return t.parts[p]
-}
-
-// topicForWrite returns the named topic, creating it when auto-creation
-// is on and allowed for this request.
-func (b *Broker) topicForWrite(name string, allowAuto bool) (*topic, error) {
-	if t := b.knownTopic(name); t != nil {
-		return t, nil
-	}
-	if !allowAuto || !b.cfg.AutoCreateTopics {
-		return nil, kerr.UnknownTopicOrPartition
-	}
-	_, err := b.cluster.createTopic(name, b.cfg.DefaultPartitions, -1, nil, nil)
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return nil, err
-	}
-	if t := b.knownTopic(name); t != nil {
-		return t, nil
-	}
-	return nil, kerr.LeaderNotAvailable
 }
 
 func (b *Broker) checkPartitionCount(n int32) error {

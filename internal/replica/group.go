@@ -112,7 +112,8 @@ type Group struct {
 
 // NewGroup opens the FSM in cfg.Dir and starts Raft on it, opening the
 // Raft stores left nil in cfg.RaftDir. A brand-new group must be
-// bootstrapped once (Bootstrap) on one or all replicas.
+// bootstrapped once (Bootstrap) on one or all replicas, or made from a
+// raft-less log by Adopt before its first NewGroup.
 func NewGroup(cfg Config) (*Group, error) {
 	rc := raft.DefaultConfig()
 	if cfg.Raft != nil {

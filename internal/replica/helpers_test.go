@@ -143,17 +143,9 @@ func newClusterWith(t *testing.T, n int, durable bool) *cluster {
 	c := &cluster{t: t}
 	var servers []raft.Server
 	for i := range n {
-		id := raft.ServerID(fmt.Sprint(i + 1))
-		addr := raft.ServerAddress("n" + string(id))
-		_, trans := raft.NewInmemTransport(addr)
-		nd := &node{id: id, dir: filepath.Join(t.TempDir(), "p0"), addr: addr, trans: trans}
-		if durable {
-			nd.raftDir = filepath.Join(t.TempDir(), "raft")
-		} else {
-			nd.store, nd.snaps = raft.NewInmemStore(), raft.NewInmemSnapshotStore()
-		}
+		nd := newNode(t, raft.ServerID(fmt.Sprint(i+1)), durable)
 		c.nodes = append(c.nodes, nd)
-		servers = append(servers, raft.Server{ID: id, Address: addr})
+		servers = append(servers, raft.Server{ID: nd.id, Address: nd.addr})
 	}
 	for _, nd := range c.nodes {
 		c.start(nd)
@@ -169,6 +161,19 @@ func newClusterWith(t *testing.T, n int, durable bool) *cluster {
 		}
 	})
 	return c
+}
+
+// newNode returns a node with empty directories that is not started.
+func newNode(t *testing.T, id raft.ServerID, durable bool) *node {
+	addr := raft.ServerAddress("n" + string(id))
+	_, trans := raft.NewInmemTransport(addr)
+	nd := &node{id: id, dir: filepath.Join(t.TempDir(), "p0"), addr: addr, trans: trans}
+	if durable {
+		nd.raftDir = filepath.Join(t.TempDir(), "raft")
+	} else {
+		nd.store, nd.snaps = raft.NewInmemStore(), raft.NewInmemSnapshotStore()
+	}
+	return nd
 }
 
 // start opens nd's group on its directories, on a new transport at the
@@ -187,6 +192,15 @@ func (c *cluster) start(nd *node) {
 			p.trans.Connect(nd.trans.LocalAddr(), nd.trans)
 		}
 	}
+	g, err := NewGroup(c.config(nd))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	nd.g = g
+}
+
+// config is the group configuration start opens nd with.
+func (c *cluster) config(nd *node) Config {
 	rc := raftConfig()
 	if c.raft != nil {
 		rc = c.raft
@@ -198,11 +212,7 @@ func (c *cluster) start(nd *node) {
 	if nd.store != nil {
 		cfg.LogStore, cfg.StableStore, cfg.Snapshots = nd.store, nd.store, nd.snaps
 	}
-	g, err := NewGroup(cfg)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	nd.g = g
+	return cfg
 }
 
 func (c *cluster) stop(nd *node) {
