@@ -151,4 +151,3 @@ func (c *cluster) correctLeader(sp *kmsg.MetadataResponseTopicPartition, p *part
 		sp.Leader = -1
 	}
 }
-

@@ -38,4 +38,3 @@ func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 	}
 	return ready{resp}
 }
-

@@ -22,4 +22,3 @@ func handleInitProducerID(c *conn, req *kmsg.InitProducerIDRequest) response {
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return ready{resp}
 }
-

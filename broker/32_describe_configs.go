@@ -2,8 +2,8 @@ package broker
 
 import (
 	"slices"
-	"sync"
 	"strconv"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"

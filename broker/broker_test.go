@@ -260,7 +260,9 @@ func hasConfig(cs []kadm.Config, name, value string) bool {
 	return false
 }
 
-func TestIdempotentProducerDeduplicates(t *testing.T) { onEachTopology(t, testIdempotentProducerDeduplicates) }
+func TestIdempotentProducerDeduplicates(t *testing.T) {
+	onEachTopology(t, testIdempotentProducerDeduplicates)
+}
 
 func testIdempotentProducerDeduplicates(t *testing.T, top topology) {
 	ctx := testCtx(t)
@@ -406,7 +408,9 @@ func listEnds(t *testing.T, ctx context.Context, cl *kgo.Client, topic string) m
 // Deleting a topic and creating it again at once must give an empty
 // topic: the new topic's partitions open only after the old ones' files
 // are removed (the reconcile loop applies the image's changes in order).
-func TestDeleteThenRecreateStartsEmpty(t *testing.T) { onEachTopology(t, testDeleteThenRecreateStartsEmpty) }
+func TestDeleteThenRecreateStartsEmpty(t *testing.T) {
+	onEachTopology(t, testDeleteThenRecreateStartsEmpty)
+}
 
 func testDeleteThenRecreateStartsEmpty(t *testing.T, top topology) {
 	ctx := testCtx(t)

@@ -373,7 +373,16 @@ func raftLogger(l *slog.Logger) hclog.Logger {
 
 type slogWriter struct{ l *slog.Logger }
 
+// loneElection is what raft warns on every start of a lone voter, whose
+// only way to lead is to time out first: expected, not worth a warning.
+const loneElection = "heartbeat timeout reached, starting election: last-leader-addr= last-leader-id="
+
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
+	line := strings.TrimSpace(string(p))
+	if strings.HasSuffix(line, loneElection) {
+		w.l.Debug(line)
+		return len(p), nil
+	}
+	w.l.Warn(line)
 	return len(p), nil
 }

@@ -2,7 +2,7 @@ package broker
 
 import (
 	"context"
-		"net"
+	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"

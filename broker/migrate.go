@@ -116,7 +116,7 @@ func newClusterID() string {
 
 func newUUID() [16]byte {
 	var id [16]byte
-	rand.Read(id[:]) // never fails (crypto/rand)
+	rand.Read(id[:])          // never fails (crypto/rand)
 	id[6] = id[6]&0x0f | 0x40 // version 4
 	id[8] = id[8]&0x3f | 0x80 // variant 10
 	return id

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-
 )
 
 // offsetsTopic is Kafka's internal topic for group commits.

@@ -65,7 +65,8 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 		"run as one node of a Raft-replicated cluster whose controller voters are `ID@HOST:PORT,...` (their Raft addresses); "+
 			"a --node-id not among them joins as a broker-only node")
 	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen,
-		"serve Raft traffic on `host:port` (default: this node's address in --voters; required for a broker-only node)")
+		"serve Raft traffic on `host:port` (default: this node's address in --voters, or 127.0.0.1:0 on a single node; "+
+			"required for a broker-only node, and for a single node that others should be able to join)")
 	fs.Var(int16Value{&cfg.DefaultReplicationFactor}, "replication-factor",
 		"replication factor `N` of topics created without one (default min(3, voters); 1 without --voters)")
 	fs.DurationVar(&cfg.RaftTimeout, "raft-timeout", cfg.RaftTimeout,

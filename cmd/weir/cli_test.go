@@ -132,8 +132,8 @@ func TestTopicLifecycle(t *testing.T) {
 	}
 	for _, p := range []string{"0", "1", "2"} {
 		f := row(r.stdout, p)
-		if len(f) != 8 || f[2] != "0" || f[4] != f[3] || f[5] != "-" || f[6] != "0" || f[7] != "0" {
-			t.Errorf("partition %s row = %q, want leader, epoch 0, replicas, ISR = replicas, none lagging, "+
+		if len(f) != 8 || f[2] != "1" || f[4] != f[3] || f[5] != "-" || f[6] != "0" || f[7] != "0" {
+			t.Errorf("partition %s row = %q, want leader, epoch 1 (a single replica is created led), replicas, ISR = replicas, none lagging, "+
 				"log start 0, end 0:\n%s", p, f, r.stdout)
 		}
 	}
