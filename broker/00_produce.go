@@ -94,9 +94,12 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 }
 
 // topicForProduce looks a topic up. As in Kafka, only Metadata creates
-// topics; a produce to a missing one tells the client to refresh.
+// topics; a produce to a missing one tells the client to refresh. A topic
+// another broker just created is looked for again once caught up
+// (knownTopic), so that a broker without a replica of it answers
+// NOT_LEADER_OR_FOLLOWER rather than calling it unknown.
 func (b *Broker) topicForProduce(name string) (*topic, error) {
-	if t := b.lookupTopic(name); t != nil {
+	if t := b.knownTopic(name); t != nil {
 		return t, nil
 	}
 	if err := validateTopicName(name); err != nil {
