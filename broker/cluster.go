@@ -231,11 +231,11 @@ func (c *cluster) loneVoter() bool {
 	return len(v) == 1 && v[0].ID == c.b.cfg.NodeID
 }
 
-// loneVoterTimeout is the election timeout a lone voter starts with: its
-// first election is then over in a few milliseconds. Once it leads, it
+// loneVoterTimeout is the election timeout a lone voter starts with (the
+// least raft accepts): its first election is over in 5–10 ms. Once it leads, it
 // takes the configured timeouts (a broker-only node following it would
 // otherwise be sent a heartbeat every few milliseconds).
-const loneVoterTimeout = 10 * time.Millisecond
+const loneVoterTimeout = 5 * time.Millisecond
 
 // awaitLoneLeader waits for a lone voter to elect itself, then restores
 // its timeouts. Registering would wait for the leader anyway.
