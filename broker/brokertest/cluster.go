@@ -3,8 +3,11 @@ package brokertest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -78,15 +81,43 @@ func (c *Cluster) AddBroker(opts ...Option) int {
 	return i
 }
 
-// freeAddr reserves a loopback port for a node's Raft transport: voters
-// must know each other's addresses before any of them starts.
+// freeAddr picks a free loopback port for a node's Raft transport: voters
+// must know each other's addresses before any of them starts, so the port
+// cannot come from listening on port 0 at start. It is chosen below the
+// kernel's ephemeral range, which every other listener in the tests (each
+// broker's Kafka and Raft listeners on port 0) draws from: between this
+// check and the node's start, only another freeAddr could take it.
 func freeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("reserve port: %v", err)
+	low := ephemeralLow()
+	for range 100 {
+		port := 10000 + rand.IntN(low-10000)
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free loopback port found between 10000 and %d", low)
+	return ""
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default 32768 where it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 32768
+	}
+	low, err := strconv.Atoi(fields[0])
+	if err != nil || low <= 10001 {
+		return 32768
+	}
+	return low
 }
 
 // start starts node i. It blocks until the node has joined, which needs a
