@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-io/weir/internal/batch"
+	"github.com/weir-io/weir/internal/controller"
 	"github.com/weir-io/weir/internal/partlog"
 	"github.com/weir-io/weir/internal/producer"
 	"github.com/weir-io/weir/internal/replica"
@@ -91,13 +92,8 @@ func (p *partition) leaderEpoch() int32 {
 	if p.repl != nil {
 		return p.repl.LeaderEpoch()
 	}
-	return directLeaderEpoch
+	return controller.SingleReplicaEpoch
 }
-
-// directLeaderEpoch is the leader epoch of a partition without Raft: the
-// controller creates a single-replica partition led by its replica in
-// epoch 1 (internal/controller, newPartitions).
-const directLeaderEpoch = 1
 
 // isLeader says whether this replica leads the partition: always without
 // Raft, where it is the only one.

@@ -94,7 +94,7 @@ func (c *cluster) syncTopic(it controller.Topic) {
 			// Reassigned away: its group no longer counts on it.
 			c.dropReplica(nt, p)
 			nt.parts[i] = nil
-		case p != nil && p.repl == nil && !c.soleReplica(ip):
+		case c.needsRaft(p, ip):
 			// A reassignment gives it other replicas: Raft takes over.
 			nt.parts[i], err = c.adopt(nt, p, ip)
 		case p != nil:
@@ -118,11 +118,17 @@ func (c *cluster) inSync(t *topic, it controller.Topic) bool {
 	}
 	for i, ip := range it.Partitions {
 		p := t.parts[i]
-		if (p == nil) == slices.Contains(ip.Replicas, c.b.cfg.NodeID) || p != nil && p.repl == nil && !c.soleReplica(ip) {
+		if (p == nil) == slices.Contains(ip.Replicas, c.b.cfg.NodeID) || c.needsRaft(p, ip) {
 			return false
 		}
 	}
 	return true
+}
+
+// needsRaft says whether p, open without Raft, has been given other
+// replicas, so its log must move into a Raft group (adopt).
+func (c *cluster) needsRaft(p *partition, ip controller.Partition) bool {
+	return p != nil && p.repl == nil && !c.soleReplica(ip)
 }
 
 // soleReplica says whether this broker is a partition's only replica.

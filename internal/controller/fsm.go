@@ -297,11 +297,7 @@ func (b *builder) newPartitions(as []PartitionAssignment, first, rf int) ([]Part
 		// so the leader is asked to hand over if that was another.
 		parts[i] = Partition{Index: a.Index, Replicas: a.Replicas, Leader: NoLeader, ISR: a.Replicas, ElectPreferred: len(a.Replicas) > 1}
 		if len(a.Replicas) == 1 {
-			// A single replica needs no election: its broker keeps the log
-			// without Raft and leads it from the start, in epoch 1 (0
-			// means "never led"; Raft terms, should it later grow, are
-			// larger).
-			parts[i].Leader, parts[i].LeaderEpoch = a.Replicas[0], 1
+			parts[i].Leader, parts[i].LeaderEpoch = a.Replicas[0], SingleReplicaEpoch
 		}
 	}
 	return parts, nil

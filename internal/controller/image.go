@@ -70,6 +70,12 @@ func (p Partition) Original() []int32 {
 	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.Adding, r) })
 }
 
+// SingleReplicaEpoch is the leader epoch a single-replica partition is
+// created led in: it needs no election, its broker keeps the log without
+// Raft and leads it from the start (0 means "never led"). Should it gain
+// replicas, its Raft group's terms continue from there.
+const SingleReplicaEpoch = 1
+
 // Topic is one topic. Its slices and map are shared between images and
 // must not be modified.
 type Topic struct {
