@@ -18,9 +18,6 @@ import (
 // each client still sees its records acknowledged only once durable.
 func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.TransactionID != nil {
-		return produceError(req, resp, kerr.TransactionalIDAuthorizationFailed)
-	}
 	if req.Version < 3 {
 		// Advertised for librdkafka's sake (KAFKA-18659), never accepted:
 		// v0-2 carry the old message formats.
@@ -44,7 +41,7 @@ func handleProduce(c *conn, req *kmsg.ProduceRequest) response {
 			sp.BaseOffset = -1
 			st.Partitions = append(st.Partitions, sp)
 			out := &st.Partitions[len(st.Partitions)-1]
-			p, res := c.b.produceTo(t, terr, rp, req.Acks)
+			p, res := c.b.produceTo(c.ctx, t, terr, rp, req)
 			if res.err != nil {
 				out.ErrorCode = errCode(res.err)
 				out.ErrorMessage = errMessage(res.err)
@@ -109,7 +106,7 @@ func (b *Broker) topicForProduce(name string) (*topic, error) {
 }
 
 // produceTo checks and appends one partition's records.
-func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPartition, acks int16) (*partition, appendResult) {
+func (b *Broker) produceTo(ctx context.Context, t *topic, terr error, rp kmsg.ProduceRequestTopicPartition, req *kmsg.ProduceRequest) (*partition, appendResult) {
 	if terr != nil {
 		return nil, appendResult{err: terr}
 	}
@@ -131,13 +128,13 @@ func (b *Broker) produceTo(t *topic, terr error, rp kmsg.ProduceRequestTopicPart
 	if err := h.CheckProduce(); err != nil {
 		return p, appendResult{err: errorf(kerr.InvalidRecord, "%v", err)}
 	}
-	if h.Transactional() {
-		return p, appendResult{err: errorf(kerr.TransactionalIDAuthorizationFailed, "transactions are not supported")}
-	}
 	if t.internal {
 		return p, appendResult{err: errorf(kerr.InvalidTopicException, "topic %s is internal", t.name)}
 	}
-	if acks == -1 {
+	if err := b.checkTxnProduce(ctx, req.TransactionID, p, h); err != nil {
+		return p, appendResult{err: err}
+	}
+	if req.Acks == -1 {
 		if err := b.enoughInSync(t, p); err != nil {
 			return p, appendResult{err: err}
 		}

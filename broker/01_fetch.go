@@ -95,7 +95,7 @@ func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.F
 			p, err := fetchPartition(ctx, t, req.Version, rp)
 			if err == nil {
 				var n int
-				n, err = readPartition(p, rp, &sp, min(budget, int(rp.PartitionMaxBytes)), size == 0)
+				n, err = readPartition(p, rp, &sp, min(budget, int(rp.PartitionMaxBytes)), size == 0, req.IsolationLevel == readCommitted)
 				parts = append(parts, watched{p, sp.HighWatermark})
 				size += n
 				budget -= n
@@ -149,19 +149,34 @@ func checkLeaderEpoch(p *partition, current int32) error {
 	}
 }
 
+// readCommitted is the isolation level of read_committed Fetch and
+// ListOffsets requests.
+const readCommitted = 1
+
 // readPartition fills sp with up to max bytes from p at the requested
 // offset. The first partition with data in a response may exceed max by
-// one batch (KIP-74), so a large batch never wedges a consumer.
-func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, max int, first bool) (int, error) {
+// one batch (KIP-74), so a large batch never wedges a consumer. A
+// read_committed fetch stops at the last stable offset and lists the
+// aborted transactions overlapping what it returns, which the client
+// drops.
+func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, max int, first, committed bool) (int, error) {
 	hw := p.highWatermark()
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.plog().StartOffset()
+	lso := p.lastStable(hw)
+	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, lso, p.plog().StartOffset()
 	if max <= 0 && !first {
 		return 0, nil
 	}
 	if max <= 0 {
 		max = 1
 	}
-	raw, err := p.plog().Read(rp.FetchOffset, max, hw)
+	limit := hw
+	if committed {
+		limit = lso
+	}
+	if rp.FetchOffset > limit && rp.FetchOffset <= hw {
+		return 0, nil // between the LSO and the high watermark: wait
+	}
+	raw, err := p.plog().Read(rp.FetchOffset, max, limit)
 	if errors.Is(err, partlog.ErrOffsetOutOfRange) {
 		return 0, kerr.OffsetOutOfRange
 	}
@@ -172,5 +187,16 @@ func readPartition(p *partition, rp kmsg.FetchRequestTopicPartition, sp *kmsg.Fe
 		return 0, nil
 	}
 	sp.RecordBatches = raw
+	if committed {
+		sp.AbortedTransactions = abortedList(p.plog().AbortedTxns(rp.FetchOffset, limit))
+	}
 	return len(raw), nil
+}
+
+func abortedList(as []partlog.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(as))
+	for i, a := range as {
+		out[i] = kmsg.FetchResponseTopicPartitionAbortedTransaction{ProducerID: a.ProducerID, FirstOffset: a.FirstOffset}
+	}
+	return out
 }

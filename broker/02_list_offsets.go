@@ -27,7 +27,7 @@ func handleListOffsets(c *conn, req *kmsg.ListOffsetsRequest) response {
 			st := kmsg.NewListOffsetsResponseTopic()
 			st.Topic = rt.Topic
 			for _, rp := range rt.Partitions {
-				st.Partitions = append(st.Partitions, listPartitionOffset(c.ctx, t, rp))
+				st.Partitions = append(st.Partitions, listPartitionOffset(c.ctx, t, rp, req.IsolationLevel == readCommitted))
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
@@ -35,7 +35,7 @@ func handleListOffsets(c *conn, req *kmsg.ListOffsetsRequest) response {
 	})
 }
 
-func listPartitionOffset(ctx context.Context, t *topic, rp kmsg.ListOffsetsRequestTopicPartition) kmsg.ListOffsetsResponseTopicPartition {
+func listPartitionOffset(ctx context.Context, t *topic, rp kmsg.ListOffsetsRequestTopicPartition, committed bool) kmsg.ListOffsetsResponseTopicPartition {
 	sp := kmsg.NewListOffsetsResponseTopicPartition()
 	sp.Partition = rp.Partition
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts) {
@@ -53,14 +53,19 @@ func listPartitionOffset(ctx context.Context, t *topic, rp kmsg.ListOffsetsReque
 		sp.ErrorCode = errCode(err)
 		return sp
 	}
-	sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp)
+	end := p.highWatermark()
+	if committed {
+		end = p.lastStable(end) // read_committed sees nothing past the LSO, as in Kafka
+	}
+	sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp, end)
 	sp.LeaderEpoch = p.leaderEpoch()
 	return sp
 }
 
-// listOffset resolves one ListOffsets query; -1/-1 means no such offset.
-func listOffset(p *partition, ts int64) (offset, timestamp int64) {
-	hw := p.highWatermark()
+// listOffset resolves one ListOffsets query over the records below hw
+// (the high watermark, or the LSO for read_committed); -1/-1 means no such
+// offset.
+func listOffset(p *partition, ts int64, hw int64) (offset, timestamp int64) {
 	switch ts {
 	case offsetLatest:
 		return hw, -1

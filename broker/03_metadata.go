@@ -105,7 +105,7 @@ func (c *cluster) topicCaughtUp(img *controller.Image, find func(*controller.Ima
 func (c *cluster) describeTopic(img *controller.Image, t controller.Topic) kmsg.MetadataResponseTopic {
 	st := kmsg.NewMetadataResponseTopic()
 	name := t.Name
-	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, name == offsetsTopic
+	st.Topic, st.TopicID, st.IsInternal = &name, t.ID, isInternalTopic(name)
 	local := c.b.lookupTopic(t.Name)
 	if local != nil && local.id != t.ID {
 		local = nil

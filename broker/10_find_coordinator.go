@@ -5,9 +5,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// coordinatorGroup is FindCoordinator's key type for consumer groups; 1 is
-// transactions, which are not supported yet.
-const coordinatorGroup = 0
+// FindCoordinator's key types.
+const (
+	coordinatorGroup       = 0
+	coordinatorTransaction = 1
+)
 
 func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
@@ -19,10 +21,13 @@ func handleFindCoordinator(c *conn, req *kmsg.FindCoordinatorRequest) response {
 		sc := kmsg.NewFindCoordinatorResponseCoordinator()
 		sc.Key = key
 		var err error
-		if req.CoordinatorType != coordinatorGroup {
-			err = errorf(kerr.InvalidRequest, "coordinator type %d is not supported: transactions are not implemented", req.CoordinatorType)
-		} else {
-			sc.NodeID, sc.Host, sc.Port, err = c.b.meta.coordinator(key)
+		switch req.CoordinatorType {
+		case coordinatorGroup:
+			sc.NodeID, sc.Host, sc.Port, err = c.b.meta.coordinator(c.b.groupsTopic(), key)
+		case coordinatorTransaction:
+			sc.NodeID, sc.Host, sc.Port, err = c.b.meta.coordinator(c.b.transactionsTopic(), key)
+		default:
+			err = errorf(kerr.InvalidRequest, "unknown coordinator type %d", req.CoordinatorType)
 		}
 		if err != nil {
 			sc.ErrorCode, sc.ErrorMessage = errCode(err), errMessage(err)

@@ -83,6 +83,10 @@ func (b *Broker) describeBrokerConfigs(names []string) []kmsg.DescribeConfigsRes
 		{"offsets.topic.num.partitions", strconv.Itoa(int(b.cfg.OffsetsPartitions))},
 		{"group.initial.rebalance.delay.ms", strconv.FormatInt(b.cfg.GroupInitialRebalanceDelay.Milliseconds(), 10)},
 		{"log.retention.check.interval.ms", strconv.FormatInt(b.cfg.RetentionCheckInterval.Milliseconds(), 10)},
+		{"transaction.state.log.num.partitions", strconv.Itoa(int(b.cfg.TransactionPartitions))},
+		{"transaction.max.timeout.ms", strconv.FormatInt(b.cfg.TransactionMaxTimeout.Milliseconds(), 10)},
+		{"transactional.id.expiration.ms", strconv.FormatInt(b.cfg.TransactionalIDExpiration.Milliseconds(), 10)},
+		{"transaction.abort.timed.out.transaction.cleanup.interval.ms", strconv.FormatInt(b.cfg.TransactionAbortInterval.Milliseconds(), 10)},
 	}
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, kv := range static {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weir-io/weir/internal/group"
+	"github.com/weir-io/weir/internal/txn"
 )
 
 // Broker is a running broker: a single node or one node of a cluster,
@@ -27,6 +28,8 @@ type Broker struct {
 	bg     sync.WaitGroup
 
 	groups *group.Coordinator
+	txns   *txn.Coordinator
+	peers  *peers // inter-broker client for transaction markers
 	// meta is what handlers use of cluster (meta.go); only the machinery
 	// behind it touches cluster itself.
 	meta    metadata
@@ -120,7 +123,9 @@ func (b *Broker) join(ctx context.Context) error {
 		return err
 	}
 	b.startGroups()
+	b.startTxns()
 	if err := b.startCluster(ctx); err != nil {
+		b.txns.Close()
 		b.groups.Close()
 		b.ln.Close()
 		return err
@@ -161,6 +166,8 @@ func (b *Broker) Close() error {
 		b.bg.Wait()
 		b.conns.Wait()
 		b.cluster.stop()
+		b.txns.Close()
+		b.peers.close()
 		b.groups.Close()
 		b.closeErr = b.closeTopics()
 		b.cluster.close()

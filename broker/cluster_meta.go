@@ -36,26 +36,26 @@ func splitListener(addr string) (string, int32) {
 	return host, int32(n)
 }
 
-// coordinator finds the broker coordinating group: the leader of its
-// __consumer_offsets partition. The topic is created on first use.
-func (c *cluster) coordinator(group string) (int32, string, int32, error) {
+// coordinator finds the broker coordinating key in ct: the leader of the
+// key's partition. The topic is created on first use.
+func (c *cluster) coordinator(ct coordTopic, key string) (int32, string, int32, error) {
 	img := c.ctl.Image()
-	t, ok := img.Topic(offsetsTopic)
+	t, ok := img.Topic(ct.name)
 	if !ok {
-		_, err := c.createTopic(offsetsTopic, c.b.cfg.OffsetsPartitions, c.b.cfg.DefaultReplicationFactor, offsetsTopicConfigs(), nil)
+		_, err := c.createTopic(ct.name, ct.partitions, c.b.cfg.DefaultReplicationFactor, ct.configs(), nil)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", offsetsTopic, err)
+			return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "creating %s: %v", ct.name, err)
 		}
 		// Single-replica partitions are led from creation: answer now.
 		// Replicated ones elect first, and the client asks again.
 		img = c.ctl.Image()
-		if t, ok = img.Topic(offsetsTopic); !ok {
+		if t, ok = img.Topic(ct.name); !ok {
 			return -1, "", -1, kerr.CoordinatorNotAvailable
 		}
 	}
-	p := c.b.groups.PartitionFor(group)
+	p := ct.partitionFor(key)
 	if int(p) >= len(t.Partitions) {
-		return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "%s has %d partitions, brokers expect %d", offsetsTopic, len(t.Partitions), c.b.cfg.OffsetsPartitions)
+		return -1, "", -1, errorf(kerr.CoordinatorNotAvailable, "%s has %d partitions, brokers expect %d", ct.name, len(t.Partitions), ct.partitions)
 	}
 	leader := t.Partitions[p].Leader
 	br, ok := img.Broker(leader)
@@ -64,11 +64,6 @@ func (c *cluster) coordinator(group string) (int32, string, int32, error) {
 	}
 	host, port := splitListener(br.Listener)
 	return leader, host, port, nil
-}
-
-// offsetsTopicConfigs are __consumer_offsets' configs, as Kafka sets them.
-func offsetsTopicConfigs() map[string]string {
-	return map[string]string{"cleanup.policy": "compact", "segment.bytes": "104857600"}
 }
 
 // describeCluster fills DescribeCluster's brokers and controller.

@@ -57,6 +57,19 @@ type Config struct {
 	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms.
 	// Default 3s, as in Kafka.
 	GroupInitialRebalanceDelay time.Duration
+	// TransactionPartitions is the partition count of __transaction_state
+	// (transaction.state.log.num.partitions). Default 50.
+	TransactionPartitions int32
+	// TransactionMaxTimeout is transaction.max.timeout.ms: the longest
+	// transaction.timeout.ms a producer may ask for. Default 15 minutes.
+	TransactionMaxTimeout time.Duration
+	// TransactionalIDExpiration is transactional.id.expiration.ms: how
+	// long an idle transactional id is remembered. Default 7 days.
+	TransactionalIDExpiration time.Duration
+	// TransactionAbortInterval is how often timed-out transactions are
+	// aborted (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+	// Default 10 seconds.
+	TransactionAbortInterval time.Duration
 	// Logger receives the broker's structured logs. Default slog.Default().
 	Logger *slog.Logger
 
@@ -162,6 +175,10 @@ func DefaultConfig() Config {
 		ProducerIDExpiration:       24 * time.Hour,
 		OffsetsPartitions:          50,
 		GroupInitialRebalanceDelay: 3 * time.Second,
+		TransactionPartitions:      50,
+		TransactionMaxTimeout:      15 * time.Minute,
+		TransactionalIDExpiration:  7 * 24 * time.Hour,
+		TransactionAbortInterval:   10 * time.Second,
 	}
 }
 
@@ -198,6 +215,10 @@ func (c Config) Validate() error {
 		return bad("OffsetsPartitions %d must be at least 1", c.OffsetsPartitions)
 	case c.GroupInitialRebalanceDelay < 0:
 		return bad("GroupInitialRebalanceDelay is negative")
+	case c.TransactionPartitions < 1:
+		return bad("TransactionPartitions %d must be at least 1", c.TransactionPartitions)
+	case c.TransactionMaxTimeout <= 0 || c.TransactionalIDExpiration <= 0 || c.TransactionAbortInterval <= 0:
+		return bad("TransactionMaxTimeout, TransactionalIDExpiration and TransactionAbortInterval must be positive")
 	}
 	return c.validateCluster(bad)
 }

@@ -3,9 +3,6 @@ package broker
 import (
 	"context"
 	"net"
-	"time"
-
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/group"
@@ -25,30 +22,30 @@ func (b *Broker) startGroups() {
 }
 
 // replayOffsets feeds every record of one __consumer_offsets partition to
-// the coordinator.
+// the coordinator: records of transactional batches (TxnOffsetCommit) as
+// pending for their producer, and end-transaction markers to settle them.
 func (b *Broker) replayOffsets(p *partition) error {
-	for off, end := p.plog().StartOffset(), p.highWatermark(); off < end; {
-		raw, err := p.plog().Read(off, 1<<20, end)
-		if err != nil {
-			return err
+	return b.replayInternal(p, func(h batch.Header, key, value []byte) error {
+		// One bad record must not keep the broker from starting:
+		// skip it, say so, and serve every other group.
+		load := b.groups.Load
+		if h.Transactional() && h.ProducerID >= 0 {
+			load = func(key, value []byte) error { return b.groups.LoadTxn(h.ProducerID, key, value) }
 		}
-		if len(raw) == 0 {
-			return nil
+		if err := load(key, value); err != nil {
+			b.log.Warn("skipping unreadable record in "+offsetsTopic, "partition", p.index, "err", err)
 		}
-		next, err := eachRecord(raw, func(key, value []byte) error {
-			// One bad record must not keep the broker from starting:
-			// skip it, say so, and serve every other group.
-			if err := b.groups.Load(key, value); err != nil {
-				b.log.Warn("skipping unreadable record in "+offsetsTopic, "partition", p.index, "err", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
+		return nil
+	}, func(h batch.Header, bb []byte) error {
+		typ, err := batch.ControlType(bb)
+		switch {
+		case err != nil:
+			b.log.Warn("skipping unreadable control batch in "+offsetsTopic, "partition", p.index, "offset", h.BaseOffset, "err", err)
+		case typ == batch.ControlCommit || typ == batch.ControlAbort:
+			b.groups.LoadMarker(p.index, h.ProducerID, typ == batch.ControlCommit)
 		}
-		off = next
-	}
-	return nil
+		return nil
+	})
 }
 
 // groupCtx carries the client's id and host to the coordinator, which
@@ -61,9 +58,10 @@ func (c *conn) groupCtx() context.Context {
 	return group.WithClientInfo(c.ctx, c.clientID, "/"+host)
 }
 
-// eachRecord calls fn for every record of the batches in raw and returns
-// the offset after the last batch.
-func eachRecord(raw []byte, fn func(key, value []byte) error) (int64, error) {
+// eachRecord calls fn for every record of the data batches in raw, with
+// its batch's header, and control (unless nil) for every control batch,
+// and returns the offset after the last batch.
+func eachRecord(raw []byte, fn func(h batch.Header, key, value []byte) error, control func(h batch.Header, b []byte) error) (int64, error) {
 	batches, err := batch.Split(raw)
 	if err != nil {
 		return 0, err
@@ -76,6 +74,11 @@ func eachRecord(raw []byte, fn func(key, value []byte) error) (int64, error) {
 		}
 		next = h.LastOffset() + 1
 		if h.Control() {
+			if control != nil {
+				if err := control(h, bb); err != nil {
+					return 0, err
+				}
+			}
 			continue
 		}
 		recs, err := batch.Records(bb)
@@ -83,7 +86,7 @@ func eachRecord(raw []byte, fn func(key, value []byte) error) (int64, error) {
 			return 0, err
 		}
 		for _, r := range recs {
-			if err := fn(r.Key, r.Value); err != nil {
+			if err := fn(h, r.Key, r.Value); err != nil {
 				return 0, err
 			}
 		}
@@ -95,31 +98,28 @@ func eachRecord(raw []byte, fn func(key, value []byte) error) (int64, error) {
 type offsetsLog struct{ b *Broker }
 
 func (o offsetsLog) Append(ctx context.Context, partition int32, recs []group.Record) error {
-	p := o.b.lookupPartition(offsetsTopic, partition)
-	if p == nil {
-		return kerr.NotCoordinator
-	}
-	now := time.Now().UnixMilli()
+	return o.append(ctx, partition, batch.DefaultBuildOptions(), recs)
+}
+
+// AppendTxn writes a TxnOffsetCommit's records as Kafka does: one
+// transactional batch of the producer, without sequence (NO_SEQUENCE), so
+// the partition's producer table checks only its epoch and refuses a fenced
+// one with INVALID_PRODUCER_EPOCH.
+func (o offsetsLog) AppendTxn(ctx context.Context, partition int32, producerID int64, epoch int16, recs []group.Record) error {
+	opts := batch.DefaultBuildOptions()
+	opts.Attributes = batch.AttrTransactional
+	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = producerID, epoch, -1
+	return o.append(ctx, partition, opts, recs)
+}
+
+// append writes recs as one batch with the header opts and waits until it
+// is committed.
+func (o offsetsLog) append(ctx context.Context, partition int32, opts batch.BuildOptions, recs []group.Record) error {
 	brecs := make([]batch.Record, len(recs))
 	for i, r := range recs {
 		brecs[i] = batch.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
 	}
-	opts := batch.DefaultBuildOptions()
-	opts.BaseTimestamp, opts.MaxTimestamp = now, now
-	raw, err := batch.Build(opts, brecs)
-	if err != nil {
-		return err
-	}
-	h, err := batch.ParseHeader(raw)
-	if err != nil {
-		return err
-	}
-	res := p.append(raw, h)
-	if res.err != nil {
-		return res.err
-	}
-	_, err = res.commit(ctx)
-	return err
+	return o.b.appendInternal(ctx, offsetsTopic, partition, opts, brecs)
 }
 
 // brokerTopics answers the coordinator's partition-count lookups.

@@ -25,8 +25,9 @@ type metadata interface {
 
 	metadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse
 	describeCluster(resp *kmsg.DescribeClusterResponse)
-	// coordinator is the broker coordinating group.
-	coordinator(group string) (node int32, host string, port int32, err error)
+	// coordinator is the broker coordinating key (a group id or a
+	// transactional id) in the coordinator topic ct.
+	coordinator(ct coordTopic, key string) (node int32, host string, port int32, err error)
 	// inSyncReplicas counts a partition's ISR members in service.
 	inSyncReplicas(topicID [16]byte, partition int32) int
 

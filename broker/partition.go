@@ -50,8 +50,9 @@ type partition struct {
 	// repl is the partition's Raft group, which owns the log; nil for a
 	// partition without Raft, whose appends go straight to log.
 	repl *replica.Group
-	// loaded is set on a __consumer_offsets partition while its groups are
-	// loaded into the coordinator (this replica leads it).
+	// loaded is set on a coordinator topic's partition (coordinators.go)
+	// while its state is loaded into the coordinator (this replica leads
+	// it).
 	loaded atomic.Bool
 	// stopWatch ends the leadership watcher of a Raft replica.
 	stopWatch chan struct{}
@@ -85,6 +86,10 @@ func (p *partition) highWatermark() int64 {
 	}
 	return p.plog().DurableOffset()
 }
+
+// lastStable is the last stable offset for high watermark hw: no open
+// transaction has records below it.
+func (p *partition) lastStable(hw int64) int64 { return p.plog().LastStable(hw) }
 
 // leaderEpoch is the partition's current leader epoch: the Raft term, or
 // without Raft the epoch the controller created it led in.
@@ -258,8 +263,8 @@ func (p *partition) wake() {
 // a retry after a restart is still recognised as a duplicate.
 func (p *partition) loadProducers() error {
 	return p.plog().Batches(p.plog().StartOffset(), func(h batch.Header) error {
-		if h.ProducerID < 0 || h.Control() {
-			return nil
+		if h.ProducerID < 0 {
+			return nil // markers count: they move a producer's epoch
 		}
 		p.producers.Record(h, h.BaseOffset)
 		return nil

@@ -80,7 +80,7 @@ func (c *cluster) syncTopic(it controller.Topic) {
 	if old != nil && c.inSync(old, it) {
 		return
 	}
-	nt := &topic{name: it.Name, id: it.ID, internal: it.Name == offsetsTopic, configs: maps.Clone(it.Configs)}
+	nt := &topic{name: it.Name, id: it.ID, internal: isInternalTopic(it.Name), configs: maps.Clone(it.Configs)}
 	nt.settings = resolveSettings(b.cfg, nt.configs)
 	nt.parts = make([]*partition, len(it.Partitions))
 	if old != nil {
@@ -220,13 +220,9 @@ func (c *cluster) openDirect(t *topic, index int32) (*partition, error) {
 		l.Close()
 		return nil, fmt.Errorf("recover producer state: %w", err)
 	}
-	if t.name == offsetsTopic {
-		b.groups.Unload(index)
-		if err := b.replayOffsets(p); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("load consumer groups: %w", err)
-		}
-		p.loaded.Store(true)
+	if err := b.loadCoordinator(p); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("load %s: %w", t.name, err)
 	}
 	return p, nil
 }
@@ -250,9 +246,7 @@ func (c *cluster) adopt(t *topic, old *partition, ip controller.Partition) (*par
 // closeDirect closes a partition without Raft whose log another takes
 // over, waiting out an append in progress.
 func (c *cluster) closeDirect(p *partition) {
-	if p.loaded.Swap(false) {
-		c.b.groups.Unload(p.index)
-	}
+	c.b.unloadCoordinator(p)
 	p.mu.Lock()
 	err := p.plog().Close()
 	p.mu.Unlock()
@@ -308,9 +302,7 @@ func (c *cluster) dropReplica(t *topic, p *partition) {
 	if p.stopWatch != nil {
 		close(p.stopWatch)
 	}
-	if p.loaded.Swap(false) {
-		b.groups.Unload(p.index) // a __consumer_offsets replica reassigned away
-	}
+	b.unloadCoordinator(p) // a coordinator replica reassigned away
 	p.deleted.Store(true)
 	if err := p.close(); err != nil {
 		b.log.Warn("closing dropped replica", "topic", t.name, "partition", p.index, "err", err)
@@ -379,9 +371,7 @@ func (c *cluster) watch(id [16]byte, p *partition, delayed bool) {
 
 func (c *cluster) tend(id [16]byte, p *partition) {
 	if !p.repl.IsLeader() {
-		if p.loaded.Swap(false) {
-			c.b.groups.Unload(p.index)
-		}
+		c.b.unloadCoordinator(p)
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.b.ctx, readyTimeout)
@@ -402,13 +392,10 @@ func (c *cluster) tend(id [16]byte, p *partition) {
 			c.b.log.Debug("reporting partition leader", "topic", p.topic, "partition", p.index, "err", err)
 		}
 	}
-	if p.topic == offsetsTopic && !p.loaded.Load() {
-		c.b.groups.Unload(p.index) // anything left from an earlier term
-		if err := c.b.replayOffsets(p); err != nil {
-			c.b.log.Warn("loading consumer groups", "partition", p.index, "err", err)
-			return
+	if isInternalTopic(p.topic) && !p.loaded.Load() {
+		if err := c.b.loadCoordinator(p); err != nil {
+			c.b.log.Warn("loading coordinator state", "topic", p.topic, "partition", p.index, "err", err)
 		}
-		p.loaded.Store(true)
 	}
 }
 

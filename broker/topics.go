@@ -10,9 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// offsetsTopic is Kafka's internal topic for group commits.
-const offsetsTopic = "__consumer_offsets"
-
 // topic is one topic's metadata and open partitions. Its fields are
 // replaced, never mutated in place, under Broker.mu, so a reader holding a
 // *topic sees a consistent snapshot.

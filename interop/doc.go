@@ -15,6 +15,10 @@
 //     headers, consume, group consume, offsets for times.
 //   - Python confluent-kafka (librdkafka) and kafka-python, through the
 //     scripts in testdata/ that print JSON for the Go tests to check.
+//   - Transactions (txn_test.go): confluent-kafka's consume-transform-
+//     produce loop with an abort and fencing, sarama's transactional
+//     producer and read_committed consumer, kcat read_committed, and
+//     kafka-python's transactions when its version has them (2.2.0+).
 //
 // Tests that need an external tool (kcat, /usr/bin/python3 with
 // confluent_kafka or kafka) skip when it is missing, and fail instead when

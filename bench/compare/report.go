@@ -231,6 +231,9 @@ const howMeasured = `
   time, latency is scheduled send→consumption (so a stalled producer counts, no coordinated
   omission). e2e-max runs unpaced; e2e produces at half of weir's e2e-max median for 10 s; e2e-50k at
   50 k records/s for 10 s.
+- **txn-produce**: the produce workload through a transactional producer (transactional.id set)
+  that flushes and commits a transaction every 100 ms, as kafka-producer-perf-test's
+  --transaction-duration-ms does, against franz-go's default idempotent producer; both on one weir broker.
 - **wordcount**: the topology of examples/wordcount (weir) and goka's word count (LevelDB storage,
   loopback by word, count in the group table, emit to the output topic) on one weir broker. Lines of
   10 words from a 10 000-word vocabulary, produced as fast as possible after a warm-up has crossed the

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/weir-io/weir/broker"
 )
@@ -33,6 +34,9 @@ func Config(t testing.TB, opts ...Option) broker.Config {
 	cfg.DataDir = t.TempDir()
 	cfg.GroupInitialRebalanceDelay = 0
 	cfg.OffsetsPartitions = 4
+	cfg.TransactionPartitions = 4
+	// Timed-out transactions are found within a tenth of a second.
+	cfg.TransactionAbortInterval = 100 * time.Millisecond
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

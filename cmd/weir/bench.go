@@ -59,6 +59,9 @@ type benchOpts struct {
 	linger      time.Duration
 	rate        float64
 	client      string
+	// txnInterval, when positive, produces in transactions committed
+	// this often (kafka-producer-perf-test's --transaction-duration-ms).
+	txnInterval time.Duration
 	results     string
 	cpuprofile  string
 	memprofile  string
@@ -148,6 +151,8 @@ func (o *benchOpts) addClientFlags(fs *flagSet) {
 	fs.StringVar(&o.compression, "compression", "none", "batch compression: none, snappy, lz4, zstd or gzip")
 	fs.DurationVar(&o.linger, "linger", 10*time.Millisecond, "let the producer wait up to `D` to fill a batch")
 	fs.StringVar(&o.client, "client", "franz-go", "Kafka client library: franz-go or sarama")
+	fs.DurationVar(&o.txnInterval, "transaction-interval", 0,
+		"produce in transactions, committing one every `D` (franz-go, acks all; 0: idempotent, no transactions)")
 }
 
 func (o *benchOpts) addStreamFlags(fs *flagSet) {
@@ -196,6 +201,10 @@ func (o *benchOpts) validate() error {
 		return fmt.Errorf("--rate must not be negative, got %g", o.rate)
 	case o.linger < 0:
 		return fmt.Errorf("--linger must not be negative, got %v", o.linger)
+	case o.txnInterval < 0:
+		return fmt.Errorf("--transaction-interval must not be negative, got %v", o.txnInterval)
+	case o.txnInterval > 0 && (o.client != "franz-go" || o.acks != "all" || o.workload != "produce"):
+		return errors.New("--transaction-interval needs the produce workload, --client franz-go and --acks all")
 	}
 	if _, ok := benchClients[o.client]; !ok {
 		return fmt.Errorf("--client must be franz-go or sarama, got %q", o.client)

@@ -85,6 +85,10 @@ type kgoProducer struct {
 	promise func(*kgo.Record, error)
 	err     firstErr
 	recs    []kgo.Record // records to hand out: allocated in blocks, not one by one
+	// txnEvery, when positive, commits a transaction that often; txnStart
+	// is when the open one began.
+	txnEvery time.Duration
+	txnStart time.Time
 }
 
 func newKgoProducer(r *benchRun, ctx context.Context, ack func(due time.Time)) (benchProducer, error) {
@@ -97,11 +101,14 @@ func newKgoProducer(r *benchRun, ctx context.Context, ack func(due time.Time)) (
 		"zstd": kgo.ZstdCompression(), "gzip": kgo.GzipCompression(),
 	}[r.compression]
 	opts = append(opts, kgo.ProducerLinger(r.linger), kgo.ProducerBatchCompression(codec))
+	if r.txnInterval > 0 {
+		opts = append(opts, kgo.TransactionalID(r.topic+"-txn"))
+	}
 	cl, err := r.a.client(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
-	p := &kgoProducer{cl: cl, topic: r.topic}
+	p := &kgoProducer{cl: cl, topic: r.topic, txnEvery: r.txnInterval}
 	p.promise = func(rec *kgo.Record, err error) {
 		if err != nil {
 			p.err.set(err)
@@ -122,12 +129,48 @@ func (p *kgoProducer) send(ctx context.Context, key, value []byte, due time.Time
 	rec := &p.recs[0] // zero: a block is used once
 	p.recs = p.recs[1:]
 	rec.Topic, rec.Key, rec.Value, rec.Timestamp = p.topic, key, value, due
+	if p.txnEvery > 0 && !p.nextTxn(ctx) {
+		return
+	}
 	p.cl.Produce(ctx, rec, p.promise)
 }
 
-func (p *kgoProducer) flush(ctx context.Context) error { return p.cl.Flush(ctx) }
-func (p *kgoProducer) failed() error                   { return p.err.get() }
-func (p *kgoProducer) close()                          { p.cl.Close() }
+// nextTxn begins the first transaction, and commits the open one and
+// begins another once txnEvery has passed: as a transactional producer
+// does, it waits for the transaction's records before committing.
+func (p *kgoProducer) nextTxn(ctx context.Context) bool {
+	if !p.txnStart.IsZero() && time.Since(p.txnStart) < p.txnEvery {
+		return true
+	}
+	if !p.txnStart.IsZero() {
+		if err := p.commit(ctx); err != nil {
+			p.err.set(err)
+			return false
+		}
+	}
+	if err := p.cl.BeginTransaction(); err != nil {
+		p.err.set(err)
+		return false
+	}
+	p.txnStart = time.Now()
+	return true
+}
+
+func (p *kgoProducer) commit(ctx context.Context) error {
+	if err := p.cl.Flush(ctx); err != nil {
+		return err
+	}
+	return p.cl.EndTransaction(ctx, kgo.TryCommit)
+}
+
+func (p *kgoProducer) flush(ctx context.Context) error {
+	if p.txnEvery > 0 && !p.txnStart.IsZero() {
+		return p.commit(ctx)
+	}
+	return p.cl.Flush(ctx)
+}
+func (p *kgoProducer) failed() error { return p.err.get() }
+func (p *kgoProducer) close()        { p.cl.Close() }
 
 type kgoConsumer struct {
 	cl    *kgo.Client

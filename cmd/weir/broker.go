@@ -60,6 +60,14 @@ func brokerFlags(cfg *broker.Config) (fs *flagSet, logLevel, configFile *string)
 	fs.Var(int32Value{&cfg.DefaultPartitions}, "default-partitions", "partition count `N` of topics created without one")
 	fs.Var(int32Value{&cfg.OffsetsPartitions}, "offsets-partitions",
 		"partition count `N` of __consumer_offsets, fixed when it is first created (offsets.topic.num.partitions; default 50)")
+	fs.Var(int32Value{&cfg.TransactionPartitions}, "transaction-partitions",
+		"partition count `N` of __transaction_state, fixed when it is first created (transaction.state.log.num.partitions; default 50)")
+	fs.DurationVar(&cfg.TransactionMaxTimeout, "transaction-max-timeout", cfg.TransactionMaxTimeout,
+		"the longest transaction timeout a producer may ask for (transaction.max.timeout.ms; default 15m)")
+	fs.DurationVar(&cfg.TransactionalIDExpiration, "transactional-id-expiration", cfg.TransactionalIDExpiration,
+		"forget a transactional id idle this `long` (transactional.id.expiration.ms; default 168h)")
+	fs.DurationVar(&cfg.TransactionAbortInterval, "transaction-abort-interval", cfg.TransactionAbortInterval,
+		"how often to abort timed-out transactions (transaction.abort.timed.out.transaction.cleanup.interval.ms; default 10s)")
 	fs.Var(int32Value{&cfg.NodeID}, "node-id", "this broker's node `ID` (default 1); with --voters, one of theirs")
 	fs.Var(votersValue{&cfg.Voters}, "voters",
 		"run as one node of a Raft-replicated cluster whose controller voters are `ID@HOST:PORT,...` (their Raft addresses); "+

@@ -32,15 +32,17 @@ type procCluster struct {
 	raft   []string
 	procs  []*exec.Cmd
 	exited []chan struct{}
+	extra  []string // more `weir broker` flags for every node
 }
 
-func startProcCluster(t *testing.T) *procCluster {
+// startProcCluster starts three nodes, each with the extra broker flags.
+func startProcCluster(t *testing.T, extra ...string) *procCluster {
 	t.Helper()
 	ports, err := freePorts(6)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &procCluster{t: t, dir: t.TempDir(), procs: make([]*exec.Cmd, 3), exited: make([]chan struct{}, 3)}
+	c := &procCluster{t: t, dir: t.TempDir(), procs: make([]*exec.Cmd, 3), exited: make([]chan struct{}, 3), extra: extra}
 	for i := range 3 {
 		c.kafka = append(c.kafka, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 		c.raft = append(c.raft, fmt.Sprintf("127.0.0.1:%d", ports[3+i]))
@@ -71,6 +73,7 @@ func (c *procCluster) start(i int) {
 	cmd := exec.Command(os.Args[0], "broker", "--node-id", fmt.Sprint(i+1), "--listen", c.kafka[i],
 		"--raft-listen", c.raft[i], "--voters", c.voters(), "--data-dir", filepath.Join(c.dir, fmt.Sprint("node-", i+1)),
 		"--log-level", "warn")
+	cmd.Args = append(cmd.Args, c.extra...)
 	cmd.Env = append(os.Environ(), benchChildEnv+"=1")
 	cmd.Stderr = testLogWriter{c.t, fmt.Sprintf("node %d | ", i+1)}
 	if err := cmd.Start(); err != nil {

@@ -18,11 +18,13 @@ import (
 const defaultFormat = `%v\n`
 
 func (a *app) consumeCmd(ctx context.Context, w io.Writer, args []string) error {
-	fs := a.newFlags("consume", "weir consume TOPIC [--from-beginning] [--group G] [--max N] [--format FMT] [--timeout D]",
+	fs := a.newFlags("consume", "weir consume TOPIC [--from-beginning] [--group G] [--isolation read_uncommitted|read_committed] [--max N] [--format FMT] [--timeout D]",
 		"Prints the records of TOPIC, one per line, until interrupted, --max records or --timeout of idleness.\n"+
 			"Without --group it reads every partition directly, from the end unless --from-beginning.\n"+
 			"With --group it joins consumer group G, starts at G's committed offsets (or as above where\n"+
-			"there are none) and commits what it printed.\n\n"+
+			"there are none) and commits what it printed.\n"+
+			"With --isolation read_committed it prints only non-transactional records and those of committed\n"+
+			"transactions, and reads no further than the first transaction still open, as Kafka's consumers do.\n\n"+
 			"Format verbs: %k key, %v value, %p partition, %o offset, %t timestamp (RFC 3339, ms, UTC),\n"+
 			"%T topic, %h headers (k=v,k=v), %% a percent sign; escapes \\n \\t \\r \\\\.\n"+
 			"A newline is added unless the format ends with one.")
@@ -31,6 +33,8 @@ func (a *app) consumeCmd(ctx context.Context, w io.Writer, args []string) error 
 	max := fs.Int64("max", 0, "stop after `N` records (default: no limit)")
 	format := fs.String("format", defaultFormat, "print each record by `FMT`")
 	timeout := fs.Duration("timeout", 0, "stop when no record arrives for `D`, e.g. 5s (default: wait forever)")
+	isolation := fs.String("isolation", "read_uncommitted",
+		"read at isolation `LEVEL`: read_uncommitted (every record) or read_committed (hides open and aborted transactions)")
 	pos, err := fs.parse(w, args)
 	if err != nil {
 		return err
@@ -49,8 +53,12 @@ func (a *app) consumeCmd(ctx context.Context, w io.Writer, args []string) error 
 	if err != nil {
 		return fs.usageErr("invalid --format: %v", err)
 	}
+	level, err := isolationLevel(*isolation)
+	if err != nil {
+		return fs.usageErr("%v", err)
+	}
 
-	c := &consumer{topic: topic, group: *group, max: *max, timeout: *timeout, format: rf, warn: a.stderr}
+	c := &consumer{topic: topic, group: *group, isolation: level, max: *max, timeout: *timeout, format: rf, warn: a.stderr}
 	cl, err := a.client(ctx, c.opts(*fromStart)...)
 	if err != nil {
 		return err
@@ -62,6 +70,17 @@ func (a *app) consumeCmd(ctx context.Context, w io.Writer, args []string) error 
 	n, err := c.run(ctx, cl, w)
 	fmt.Fprintf(a.stderr, "consumed %s\n", plural(n, "record"))
 	return err
+}
+
+// isolationLevel parses --isolation, named as Kafka's isolation.level.
+func isolationLevel(s string) (kgo.IsolationLevel, error) {
+	switch s {
+	case "read_uncommitted":
+		return kgo.ReadUncommitted(), nil
+	case "read_committed":
+		return kgo.ReadCommitted(), nil
+	}
+	return kgo.IsolationLevel{}, fmt.Errorf("--isolation must be read_uncommitted or read_committed, got %q", s)
 }
 
 func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
@@ -81,12 +100,13 @@ func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
 
 // consumer prints the records of one topic.
 type consumer struct {
-	topic   string
-	group   string
-	max     int64
-	timeout time.Duration
-	format  recordFormat
-	warn    io.Writer
+	topic     string
+	group     string
+	isolation kgo.IsolationLevel
+	max       int64
+	timeout   time.Duration
+	format    recordFormat
+	warn      io.Writer
 }
 
 func (c *consumer) opts(fromStart bool) []kgo.Opt {
@@ -94,7 +114,9 @@ func (c *consumer) opts(fromStart bool) []kgo.Opt {
 	if fromStart {
 		start = kgo.NewOffset().AtStart()
 	}
-	opts := []kgo.Opt{kgo.ConsumeTopics(c.topic), kgo.ConsumeResetOffset(start)}
+	// The isolation level also applies to ListOffsets: under read_committed
+	// the end is the last stable offset, not the high watermark.
+	opts := []kgo.Opt{kgo.ConsumeTopics(c.topic), kgo.ConsumeResetOffset(start), kgo.FetchIsolationLevel(c.isolation)}
 	if c.group != "" {
 		// Commit only what was printed: a record polled but not printed
 		// because of --max must be read again by the group's next consumer.

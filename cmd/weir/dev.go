@@ -120,10 +120,14 @@ func devDataDir(dir string) (string, func(), error) {
 	return tmp, func() { os.RemoveAll(tmp) }, nil
 }
 
+// devOffsetsPartitions and devTxnPartitions are __consumer_offsets' and
+// __transaction_state's partition counts in a dev cluster.
+const (
+	devOffsetsPartitions = 6
+	devTxnPartitions     = 6
+)
+
 // planDevNodes assigns the nodes their ids, addresses and data directories.
-// devOffsetsPartitions is __consumer_offsets' partition count in a dev
-// cluster.
-const devOffsetsPartitions = 6
 
 func planDevNodes(n, basePort int, dir string) ([]*devNode, error) {
 	ports := make([]int, 2*n)
@@ -236,13 +240,13 @@ func (c *devClusterProcs) start(logLevel string) error {
 			return err
 		}
 		n.log = &prefixWriter{out: c.log, prefix: fmt.Sprintf("node %d | ", n.id)}
-		// --offsets-partitions: every partition replica is a Raft group
-		// whose raft-wal preallocates an 8 MiB segment, so Kafka's 50
-		// __consumer_offsets partitions would take 1.2 GB of a laptop's
-		// disk over three nodes once a group commits.
+		// --offsets-partitions, --transaction-partitions: every partition
+		// replica is a Raft group whose raft-wal preallocates a segment,
+		// so Kafka's 50 partitions of each would take much of a laptop's
+		// disk over three nodes once used.
 		n.cmd = exec.Command(exe, "broker", "--node-id", strconv.Itoa(n.id), "--listen", n.kafkaAddr,
 			"--raft-listen", n.raftAddr, "--voters", voters, "--data-dir", n.dataDir, "--log-level", logLevel,
-			"--offsets-partitions", strconv.Itoa(devOffsetsPartitions))
+			"--offsets-partitions", strconv.Itoa(devOffsetsPartitions), "--transaction-partitions", strconv.Itoa(devTxnPartitions))
 		// One writer for both streams: exec then copies them through a
 		// single pipe, so the node's lines keep their order.
 		n.cmd.Stdout, n.cmd.Stderr = n.log, n.log

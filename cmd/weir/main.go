@@ -50,6 +50,7 @@ var commands = []command{
 	{"produce", "produce lines from stdin as records", (*app).produceCmd},
 	{"consume", "print records from a topic", (*app).consumeCmd},
 	{"group", "list, describe, reset and delete consumer groups", (*app).groupCmd},
+	{"txn", "list and describe transactions", (*app).txnCmd},
 	{"state", "inspect a stopped stream application's state stores", (*app).stateCmd},
 	{"bench", "benchmark brokers and stream topologies: produce, consume, e2e, wordcount, windowed-revenue, restore", (*app).benchCmd},
 	{"dev", "run a local multi-node cluster for development", (*app).devCmd},

@@ -16,14 +16,19 @@ import (
 )
 
 func (a *app) produceCmd(ctx context.Context, w io.Writer, args []string) error {
-	fs := a.newFlags("produce", "weir produce TOPIC [--key-separator SEP] [--header key=value ...] [--partition N] [--acks all|1|0]",
+	fs := a.newFlags("produce", "weir produce TOPIC [--key-separator SEP] [--header key=value ...] [--partition N] [--acks all|1|0] [--transactional-id ID [--transaction-timeout D]]",
 		"Produces one record per line of stdin to TOPIC and reports the count on stderr.\n"+
-			"With --key-separator, the text before the first SEP of a line is the record key.")
+			"With --key-separator, the text before the first SEP of a line is the record key.\n"+
+			"With --transactional-id, every record is produced in one transaction of ID, committed at the\n"+
+			"end of stdin; on an error or an interrupt the transaction is aborted and the command fails.")
 	sep := fs.String("key-separator", "", "split each line at the first `SEP` into key and value (default: no key)")
 	var headers keyValues
 	fs.Var(&headers, "header", "add header `key=value` to every record, repeatable")
 	partition := fs.Int("partition", -1, "produce to partition `N` (default: partition by key hash, or spread keyless records)")
 	acks := fs.String("acks", "all", "acknowledgements to wait for: all (every in-sync replica), 1 (the leader) or 0 (none)")
+	txnID := fs.String("transactional-id", "", "produce every record in one transaction of transactional id `ID`, committed at the end of stdin")
+	txnTimeout := fs.Duration("transaction-timeout", defaultTxnTimeout,
+		"with --transactional-id, the broker aborts the transaction if it is not committed within `D`")
 	pos, err := fs.parse(w, args)
 	if err != nil {
 		return err
@@ -38,6 +43,15 @@ func (a *app) produceCmd(ctx context.Context, w io.Writer, args []string) error 
 	opts, err := produceOpts(*acks, *partition)
 	if err != nil {
 		return fs.usageErr("%v", err)
+	}
+	if *txnID != "" {
+		txnOpts, err := transactionOpts(*txnID, *acks, *txnTimeout)
+		if err != nil {
+			return fs.usageErr("%v", err)
+		}
+		opts = append(opts, txnOpts...)
+	} else if flagGiven(fs, "transaction-timeout") {
+		return fs.usageErr("--transaction-timeout needs --transactional-id")
 	}
 
 	cl, err := a.client(ctx, opts...)
@@ -54,17 +68,75 @@ func (a *app) produceCmd(ctx context.Context, w io.Writer, args []string) error 
 	for _, h := range headers {
 		p.headers = append(p.headers, kgo.RecordHeader{Key: h.key, Value: []byte(h.value)})
 	}
+	if *txnID != "" {
+		if err := cl.BeginTransaction(); err != nil {
+			return fmt.Errorf("beginning transaction %q: %w", *txnID, err)
+		}
+	}
 	stopProgress := func() {}
 	if isTerminal(a.stderr) && !isTerminal(a.stdin) { // a long pipe, watched by a person
 		stopProgress = showProgress(a.stderr, time.Second, "produced", p.count)
 	}
 	n, err := p.run(ctx, a.stdin)
 	stopProgress()
+	if *txnID != "" {
+		return a.endTransaction(ctx, cl, *txnID, topic, n, err)
+	}
 	fmt.Fprintf(a.stderr, "produced %s\n", plural(n, "record"))
 	if err != nil {
 		return produceErr(topic, err)
 	}
 	return nil
+}
+
+// defaultTxnTimeout is the Java producer's transaction.timeout.ms.
+const defaultTxnTimeout = time.Minute
+
+func transactionOpts(id, acks string, timeout time.Duration) ([]kgo.Opt, error) {
+	if acks != "all" && acks != "-1" {
+		return nil, fmt.Errorf("--transactional-id needs --acks all, got --acks %s", acks)
+	}
+	if timeout < time.Millisecond || timeout.Milliseconds() > math.MaxInt32 {
+		return nil, fmt.Errorf("--transaction-timeout must be between 1ms and %v, got %v",
+			time.Duration(math.MaxInt32)*time.Millisecond, timeout)
+	}
+	return []kgo.Opt{kgo.TransactionalID(id), kgo.TransactionTimeout(timeout)}, nil
+}
+
+// endTransaction commits the transaction of the n records produced if
+// producing succeeded (prodErr == nil) and aborts it otherwise, or if the
+// commit fails. It reports the outcome on stderr.
+func (a *app) endTransaction(ctx context.Context, cl *kgo.Client, id, topic string, n int64, prodErr error) error {
+	// Ending must outlive an interrupt: an open transaction holds back
+	// every read_committed consumer of its partitions until it times out.
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reachTimeout)
+	defer cancel()
+	var err error
+	if prodErr == nil {
+		cerr := cl.EndTransaction(ectx, kgo.TryCommit)
+		if cerr == nil {
+			fmt.Fprintf(a.stderr, "produced %s in transaction %s, committed\n", plural(n, "record"), id)
+			return nil
+		}
+		err = fmt.Errorf("committing transaction %q: %w", id, cerr)
+	} else {
+		err = produceErr(topic, prodErr)
+	}
+
+	// Records not yet sent must not outlive the transaction.
+	aerr := cl.AbortBufferedRecords(ectx)
+	if aerr == nil {
+		aerr = cl.EndTransaction(ectx, kgo.TryAbort)
+	}
+	if aerr != nil {
+		fmt.Fprintf(a.stderr, "weir: warning: aborting transaction %s: %v; the broker aborts it after --transaction-timeout\n", id, aerr)
+	} else {
+		fmt.Fprintf(a.stderr, "aborted transaction %s: %s discarded\n", id, plural(n, "record"))
+	}
+	if errors.Is(prodErr, context.Canceled) && ctx.Err() != nil {
+		return ctx.Err() // interrupted: run says so
+	}
+	return err
 }
 
 func produceOpts(acks string, partition int) ([]kgo.Opt, error) {

@@ -112,7 +112,9 @@ func (c *Coordinator) ListGroups(_ context.Context, r *kmsg.ListGroupsRequest) *
 
 // DeleteGroups handles DeleteGroups v0-v2: an Empty group is removed and
 // tombstones for its metadata and every committed offset are written before
-// the response; a group with members answers NON_EMPTY_GROUP.
+// the response; a group with members, or with offsets of an open
+// transaction (TxnOffsetCommit not yet settled by its marker), answers
+// NON_EMPTY_GROUP.
 func (c *Coordinator) DeleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := kmsg.NewPtrDeleteGroupsResponse()
 	resp.Version = r.Version
@@ -131,7 +133,9 @@ func (c *Coordinator) DeleteGroups(ctx context.Context, r *kmsg.DeleteGroupsRequ
 			dg.ErrorCode = kerr.NotCoordinator.Code
 		case g == nil:
 			dg.ErrorCode = kerr.GroupIDNotFound.Code
-		case g.state != stateEmpty:
+		case g.state != stateEmpty || g.hasTxn():
+			// A group with offsets of an open transaction is kept until
+			// the transaction ends.
 			dg.ErrorCode = kerr.NonEmptyGroup.Code
 		default:
 			var recs []Record

@@ -27,6 +27,16 @@ type Log interface {
 	// example kerr.NotLeaderForPartition becomes NOT_COORDINATOR); any other
 	// error becomes COORDINATOR_NOT_AVAILABLE.
 	Append(ctx context.Context, partition int32, recs []Record) error
+
+	// AppendTxn is Append for the offsets of a TxnOffsetCommit: recs go
+	// in one transactional batch of producer (producerID, epoch) with no
+	// sequence (Kafka's NO_SEQUENCE, checked by epoch only), so that the
+	// producer's COMMIT or ABORT marker on partition settles them. A
+	// fenced producer (an epoch older than the partition knows) must be
+	// refused with an error wrapping kerr.InvalidProducerEpoch, which the
+	// client gets as INVALID_PRODUCER_EPOCH, as from Kafka; other errors
+	// map as for Append.
+	AppendTxn(ctx context.Context, partition int32, producerID int64, epoch int16, recs []Record) error
 }
 
 // Topics lets the coordinator validate commits.
@@ -101,6 +111,14 @@ type Coordinator struct {
 
 	mu     sync.Mutex
 	groups map[string]*group
+	// txnGroups holds, by producer id, the groups with pending
+	// transactional offsets of that producer, for CompleteTxn. Guarded by
+	// mu; changed only with the group's lock held too.
+	txnGroups map[int64]map[*group]struct{}
+
+	// logSeq numbers offset records in the order they are queued or
+	// loaded (see offset.seq).
+	logSeq atomic.Uint64
 
 	writers []*partWriter
 
@@ -138,6 +156,8 @@ func New(cfg Config, log Log, topics Topics) *Coordinator {
 		cancel: cancel,
 		done:   make(chan struct{}),
 		groups: make(map[string]*group),
+
+		txnGroups: make(map[int64]map[*group]struct{}),
 	}
 	c.writers = make([]*partWriter, cfg.Partitions)
 	for i := range c.writers {
@@ -150,11 +170,14 @@ func New(cfg Config, log Log, topics Topics) *Coordinator {
 // PartitionFor returns the __consumer_offsets partition of group, as Kafka
 // computes it: Utils.abs(groupId.hashCode) % partitions.
 func (c *Coordinator) PartitionFor(group string) int32 {
-	return partitionFor(group, c.cfg.Partitions)
+	return KeyPartition(group, c.cfg.Partitions)
 }
 
-func partitionFor(group string, n int32) int32 {
-	h := javaStringHash(group)
+// KeyPartition is Kafka's Utils.abs(key.hashCode) % n, with Java's
+// String.hashCode: the partition of an internal topic that owns a group id
+// (__consumer_offsets) or a transactional id (__transaction_state).
+func KeyPartition(key string, n int32) int32 {
+	h := javaStringHash(key)
 	if h == -1<<31 { // Utils.abs maps MIN_VALUE to 0
 		h = 0
 	} else if h < 0 {
@@ -286,6 +309,9 @@ func (c *Coordinator) removeGroup(g *group) {
 	c.mu.Lock()
 	if c.groups[g.name] == g {
 		delete(c.groups, g.name)
+	}
+	for pid := range g.txnOffsets {
+		c.unindexTxn(pid, g)
 	}
 	c.mu.Unlock()
 }

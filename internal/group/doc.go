@@ -1,7 +1,7 @@
 // Package group is weir's classic consumer-group coordinator: the broker side
 // of JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
-// DescribeGroups, ListGroups, DeleteGroups and OffsetDelete, faithful to
-// Kafka's GroupCoordinator (the pre-KIP-848 "classic" protocol).
+// TxnOffsetCommit, DescribeGroups, ListGroups, DeleteGroups and OffsetDelete,
+// faithful to Kafka's GroupCoordinator (the pre-KIP-848 "classic" protocol).
 //
 // # Shape
 //
@@ -10,7 +10,10 @@
 // given. Handlers may be called concurrently from any number of connections.
 // The broker routes a group to this coordinator by PartitionFor (Kafka's
 // abs(groupId.hashCode) % partitions) and, at startup, replays every record
-// of the __consumer_offsets partitions it serves through Load before serving.
+// of the __consumer_offsets partitions it serves through Load before serving
+// (records of transactional batches through LoadTxn, end-transaction markers
+// through LoadMarker), and calls CompleteTxn once a marker is durable on a
+// partition it serves.
 // WithClientInfo puts a request's client id and host on its context for
 // member ids and DescribeGroups. Unload drops the groups of a partition the
 // broker no longer leads. A Topics that also implements TopicIDs enables the
@@ -87,6 +90,13 @@
 // time for simple groups, and for topics a Stable "consumer" group no longer
 // subscribes to), and Empty groups left without offsets are deleted.
 //
+// Transactional offset commits (TxnOffsetCommit) are written the same way but
+// in a transactional batch of the producer (Log.AppendTxn, one batch per
+// producer even in a group commit); they stay pending per group and producer
+// until the producer's COMMIT or ABORT marker on the partition settles them
+// (see txn.go). Log order decides between a committed transaction's offset
+// and a plain commit of the same partition.
+//
 // Load restores offsets and group metadata: a group with members comes back
 // Stable with its generation, protocol, leader, members and assignments, so
 // that consumers carry on after a coordinator restart without rebalancing;
@@ -94,8 +104,8 @@
 //
 // # Not covered
 //
-// KIP-848 (ConsumerGroupHeartbeat) groups, transactional offset commits
-// (TxnOffsetCommit and OffsetFetch RequireStable), group.max.size, ACLs
+// KIP-848 (ConsumerGroupHeartbeat) groups, checking that a TxnOffsetCommit's
+// transaction includes the group (the broker's job), group.max.size, ACLs
 // (DescribeGroups AuthorizedOperations is left unset), and
 // COORDINATOR_LOAD_IN_PROGRESS (the broker answers it while replaying).
 package group

@@ -99,6 +99,12 @@ type offset struct {
 	metadata    string
 	commitTs    int64 // ms
 	expireTs    int64 // ms; -1 = none (only OffsetCommit v2-v4 set it)
+	// seq orders the group's offset records as the log does (Kafka
+	// compares their log offsets): taken from Coordinator.logSeq when the
+	// record is queued (under the group's lock, so in log order) or
+	// loaded. A committed transaction's offset replaces a committed one
+	// only if it was written later.
+	seq uint64
 }
 
 type pendingMember struct {
@@ -145,21 +151,29 @@ type group struct {
 
 	offsets  map[tp]offset
 	inflight map[tp]int // commit records queued but not yet durable
+
+	// Transactional offset commits (TxnOffsetCommit): durable, by
+	// producer id, but invisible until the producer's COMMIT marker (see
+	// txn.go). txnInflight counts those queued but not yet durable.
+	txnOffsets  map[int64]map[tp]offset
+	txnInflight map[tp]int
 }
 
 func newGroup(c *Coordinator, name string) *group {
 	return &group{
-		c:          c,
-		name:       name,
-		partition:  c.PartitionFor(name),
-		state:      stateEmpty,
-		stateSince: c.now(),
-		members:    make(map[string]*member),
-		pending:    make(map[string]*pendingMember),
-		static:     make(map[string]string),
-		supported:  make(map[string]int),
-		offsets:    make(map[tp]offset),
-		inflight:   make(map[tp]int),
+		c:           c,
+		name:        name,
+		partition:   c.PartitionFor(name),
+		state:       stateEmpty,
+		stateSince:  c.now(),
+		members:     make(map[string]*member),
+		pending:     make(map[string]*pendingMember),
+		static:      make(map[string]string),
+		supported:   make(map[string]int),
+		offsets:     make(map[tp]offset),
+		inflight:    make(map[tp]int),
+		txnOffsets:  make(map[int64]map[tp]offset),
+		txnInflight: make(map[tp]int),
 	}
 }
 
@@ -194,7 +208,8 @@ func (g *group) sortedMembers() []*member {
 // group created by a failed request can be dropped again.
 func (g *group) isPristine() bool {
 	return g.state == stateEmpty && g.generation == 0 && g.protocolType == "" &&
-		len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.inflight) == 0
+		len(g.members) == 0 && len(g.pending) == 0 && len(g.offsets) == 0 && len(g.inflight) == 0 &&
+		!g.hasTxn()
 }
 
 func (g *group) dropIfPristine() {

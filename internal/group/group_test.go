@@ -29,8 +29,8 @@ func TestPartitionFor(t *testing.T) {
 		if h := javaStringHash(tc.group); h != tc.hash {
 			t.Errorf("hash(%q) = %d, want %d", tc.group, h, tc.hash)
 		}
-		if p := partitionFor(tc.group, 50); p != tc.part {
-			t.Errorf("partitionFor(%q) = %d, want %d", tc.group, p, tc.part)
+		if p := KeyPartition(tc.group, 50); p != tc.part {
+			t.Errorf("KeyPartition(%q) = %d, want %d", tc.group, p, tc.part)
 		}
 	}
 	c, _ := newTest(t, testConfig())

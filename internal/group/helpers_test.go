@@ -13,17 +13,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// memLog is an in-memory Log.
+// memLog is an in-memory Log. Like a partition, it keeps each record's
+// batch identity (producer id of a transactional batch, or a marker), so
+// tests can replay it as the broker does (replayAll).
 type memLog struct {
 	mu      sync.Mutex
-	parts   map[int32][]Record
+	parts   map[int32][]logEntry
 	fail    error
 	appends int
+	epochs  map[int64]int16 // producer id -> latest epoch, as a producer table keeps
 }
 
-func newMemLog() *memLog { return &memLog{parts: make(map[int32][]Record)} }
+// logEntry is one record of a partition: pid -1 for a plain record; a
+// marker (pid's COMMIT or ABORT) when marker is set.
+type logEntry struct {
+	part   int32
+	rec    Record
+	pid    int64
+	marker bool
+	commit bool
+}
+
+func newMemLog() *memLog {
+	return &memLog{parts: make(map[int32][]logEntry), epochs: make(map[int64]int16)}
+}
 
 func (l *memLog) Append(ctx context.Context, p int32, recs []Record) error {
+	return l.append(ctx, p, -1, -1, recs)
+}
+
+// AppendTxn appends like Append and, as a partition's producer table does,
+// refuses an epoch older than the producer's latest with
+// kerr.InvalidProducerEpoch.
+func (l *memLog) AppendTxn(ctx context.Context, p int32, producerID int64, epoch int16, recs []Record) error {
+	return l.append(ctx, p, producerID, epoch, recs)
+}
+
+func (l *memLog) append(ctx context.Context, p int32, pid int64, epoch int16, recs []Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -32,11 +58,28 @@ func (l *memLog) Append(ctx context.Context, p int32, recs []Record) error {
 	if l.fail != nil {
 		return l.fail
 	}
+	if pid >= 0 {
+		if e, ok := l.epochs[pid]; ok && epoch < e {
+			return kerr.InvalidProducerEpoch
+		}
+		l.epochs[pid] = epoch
+	}
 	l.appends++
 	for _, r := range recs {
-		l.parts[p] = append(l.parts[p], Record{Key: clone(r.Key), Value: clone(r.Value)})
+		l.parts[p] = append(l.parts[p], logEntry{part: p, rec: Record{Key: clone(r.Key), Value: clone(r.Value)}, pid: pid})
 	}
 	return nil
+}
+
+// marker appends pid's COMMIT or ABORT marker to partition p, as the broker
+// does before calling CompleteTxn; a newer epoch fences older ones.
+func (l *memLog) marker(p int32, pid int64, epoch int16, commit bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e, ok := l.epochs[pid]; !ok || epoch > e {
+		l.epochs[pid] = epoch
+	}
+	l.parts[p] = append(l.parts[p], logEntry{part: p, pid: pid, marker: true, commit: commit})
 }
 
 func (l *memLog) setFail(err error) {
@@ -45,15 +88,38 @@ func (l *memLog) setFail(err error) {
 	l.mu.Unlock()
 }
 
-// records returns every record, partition by partition, each in log order.
-func (l *memLog) records() []Record {
+// entries returns every entry, partition by partition, each in log order.
+func (l *memLog) entries() []logEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []Record
+	var out []logEntry
 	for p := range int32(100) {
 		out = append(out, l.parts[p]...)
 	}
 	return out
+}
+
+// records returns every record but markers, partition by partition, each
+// in log order.
+func (l *memLog) records() []Record {
+	var out []Record
+	for _, e := range l.entries() {
+		if !e.marker {
+			out = append(out, e.rec)
+		}
+	}
+	return out
+}
+
+// txnRecords counts the records written in transactional batches.
+func (l *memLog) txnRecords() int {
+	n := 0
+	for _, e := range l.entries() {
+		if !e.marker && e.pid >= 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // groupMetas decodes every GroupMetadata record of group (nil value for a

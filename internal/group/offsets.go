@@ -96,7 +96,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 	if r.Version >= 7 {
 		instanceID = r.InstanceID
 	}
-	if code := g.validateCommit(r.MemberID, instanceID, r.Generation); code != 0 {
+	if code := g.validateCommit(r.MemberID, instanceID, r.Generation, false); code != 0 {
 		g.dropIfPristine()
 		g.mu.Unlock()
 		return fail(code)
@@ -144,6 +144,10 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 		g.mu.Unlock()
 		return resp
 	}
+	seq := c.logSeq.Add(1)
+	for i := range commits {
+		commits[i].o.seq = seq
+	}
 	done := make(chan int16, 1)
 	g.write(recs, func(err error) {
 		for _, cm := range commits {
@@ -151,7 +155,7 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 				delete(g.inflight, cm.tp)
 			}
 			if err == nil && !g.removed {
-				g.offsets[cm.tp] = cm.o
+				g.setOffset(cm.tp, cm.o)
 			}
 		}
 		if err != nil {
@@ -175,8 +179,11 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 	return resp
 }
 
-// validateCommit is Kafka's ClassicGroup.validateOffsetCommit.
-func (g *group) validateCommit(memberID string, instanceID *string, generation int32) int16 {
+// validateCommit is Kafka's ClassicGroup.validateOffsetCommit, of an
+// OffsetCommit or (txn set) a TxnOffsetCommit: a transactional commit
+// without member id and generation (v0-v2, or a producer outside the group)
+// is accepted whatever the group's members.
+func (g *group) validateCommit(memberID string, instanceID *string, generation int32, txn bool) int16 {
 	if generation < 0 && g.state == stateEmpty {
 		return 0 // a simple (standalone) consumer or the admin client
 	}
@@ -187,7 +194,7 @@ func (g *group) validateCommit(memberID string, instanceID *string, generation i
 		if generation != g.generation {
 			return kerr.IllegalGeneration.Code
 		}
-	} else if g.state != stateEmpty {
+	} else if !txn && g.state != stateEmpty {
 		return kerr.UnknownMemberID.Code
 	}
 	if g.state == stateCompletingRebalance {
@@ -213,8 +220,10 @@ type fetchPart struct {
 
 // fetchOffsets answers one group of an OffsetFetch. topics nil means all
 // topics the group has committed. An unknown group is no error: its offsets
-// are -1.
-func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all, byID bool) (int16, []fetchTopic) {
+// are -1. With stable (OffsetFetch v7+ RequireStable), a partition with
+// pending transactional offsets answers UNSTABLE_OFFSET_COMMIT, as in Kafka;
+// without it, the last committed offset.
+func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all, byID, stable bool) (int16, []fetchTopic) {
 	if c.closed.Load() {
 		return kerr.NotCoordinator.Code, nil
 	}
@@ -249,6 +258,10 @@ func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all, byID 
 			}
 			o := g.offsets[k]
 			ft := &out[len(out)-1]
+			if stable && g.hasTxnOffset(k) {
+				ft.parts = append(ft.parts, fetchPart{partition: k.partition, offset: -1, epoch: -1, code: kerr.UnstableOffsetCommit.Code})
+				continue
+			}
 			ft.parts = append(ft.parts, fetchPart{partition: k.partition, offset: o.offset, epoch: o.leaderEpoch, metadata: o.metadata})
 		}
 		return 0, out
@@ -266,6 +279,10 @@ func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all, byID 
 			if g == nil {
 				continue
 			}
+			if stable && g.hasTxnOffset(tp{name, p.partition}) {
+				p.code = kerr.UnstableOffsetCommit.Code
+				continue
+			}
 			if o, ok := g.offsets[tp{name, p.partition}]; ok {
 				p.offset, p.epoch, p.metadata = o.offset, o.leaderEpoch, o.metadata
 			}
@@ -276,7 +293,8 @@ func (c *Coordinator) fetchOffsets(group string, topics []fetchTopic, all, byID 
 
 // OffsetFetch handles OffsetFetch v0-v10, including the v8+ multi-group
 // form. Partitions without a committed offset, and unknown groups, answer
-// offset -1 without error.
+// offset -1 without error. Offsets of open transactions are not returned;
+// with RequireStable (v7+) their partitions answer UNSTABLE_OFFSET_COMMIT.
 func (c *Coordinator) OffsetFetch(_ context.Context, r *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.Version = r.Version
@@ -291,7 +309,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, r *kmsg.OffsetFetchRequest)
 				}
 				topics = append(topics, ft)
 			}
-			code, out := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, byID)
+			code, out := c.fetchOffsets(rg.Group, topics, rg.Topics == nil, byID, r.RequireStable)
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group = rg.Group
 			sg.ErrorCode = code
@@ -321,7 +339,7 @@ func (c *Coordinator) OffsetFetch(_ context.Context, r *kmsg.OffsetFetchRequest)
 		topics = append(topics, ft)
 	}
 	all := r.Topics == nil && r.Version >= 2
-	code, out := c.fetchOffsets(r.Group, topics, all, false)
+	code, out := c.fetchOffsets(r.Group, topics, all, false, r.Version >= 7 && r.RequireStable)
 	if code != 0 && r.Version < 2 {
 		// v0-v1 have no top-level error: report it per partition.
 		out = topics
@@ -405,7 +423,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, r *kmsg.OffsetDeleteRequ
 			default:
 				k := tp{t.Topic, p.Partition}
 				_, has := g.offsets[k]
-				if has || g.inflight[k] > 0 {
+				if has || g.inflight[k] > 0 || g.hasTxnOffset(k) {
 					recs = append(recs, Record{Key: offsetKey(g.name, k.topic, k.partition)})
 					deleted = append(deleted, k)
 					slots = append(slots, &rp.ErrorCode)
@@ -422,6 +440,7 @@ func (c *Coordinator) OffsetDelete(ctx context.Context, r *kmsg.OffsetDeleteRequ
 		if err == nil {
 			for _, k := range deleted {
 				delete(g.offsets, k)
+				g.dropTxnOffsets(k)
 			}
 		}
 		done <- errCode(err)
@@ -457,7 +476,9 @@ func (c *Coordinator) scheduleExpiry(d time.Duration) {
 // all offsets of a group Empty for the retention period, offsets of topics a
 // Stable "consumer" group no longer subscribes to, and offsets of simple
 // groups, each by commit time unless the commit carried an expire time.
-// Groups left Empty without offsets are deleted.
+// Groups left Empty without offsets are deleted. Partitions with pending
+// transactional offsets keep their offsets, and a group with any is kept
+// (Kafka's cleanupExpiredOffsets).
 func (c *Coordinator) expireOffsets(now time.Time) {
 	for _, g := range c.snapshotGroups() {
 		g.mu.Lock()
@@ -488,7 +509,7 @@ func (g *group) expire(now time.Time) {
 	var recs []Record
 	if base != nil {
 		for k, o := range g.offsets {
-			if g.inflight[k] > 0 || (onlyUnsubbed && g.isSubscribedTo(k.topic)) {
+			if g.inflight[k] > 0 || g.hasTxnOffset(k) || (onlyUnsubbed && g.isSubscribedTo(k.topic)) {
 				continue
 			}
 			expired := nowMs-base(o) >= retention
@@ -501,7 +522,7 @@ func (g *group) expire(now time.Time) {
 			}
 		}
 	}
-	if g.state == stateEmpty && len(g.offsets) == 0 && len(g.inflight) == 0 && len(g.pending) == 0 {
+	if g.state == stateEmpty && len(g.offsets) == 0 && len(g.inflight) == 0 && len(g.pending) == 0 && !g.hasTxn() {
 		if !g.isPristine() {
 			recs = append(recs, Record{Key: groupKey(g.name)})
 		}

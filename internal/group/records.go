@@ -98,6 +98,8 @@ func (g *group) persistMeta(assign map[string][]byte, done func(error)) {
 
 // Load replays one record of __consumer_offsets; the broker replays every
 // partition this coordinator serves, in log order, before serving requests.
+// Records of transactional batches go to LoadTxn instead, and COMMIT and
+// ABORT markers to LoadMarker.
 // Offset commits and group metadata are restored (a group with members comes
 // back Stable, and its members' session timers start at the first request
 // after loading); tombstones delete. Records of other types (KIP-848 key
@@ -109,9 +111,9 @@ func (c *Coordinator) Load(key, value []byte) error {
 	}
 	switch version := int16(binary.BigEndian.Uint16(key)); version {
 	case keyOffsetCommitV0, keyOffsetCommitV1:
-		var k kmsg.OffsetCommitKey
-		if err := k.ReadFrom(key); err != nil {
-			return fmt.Errorf("group: decoding offset commit key: %w", err)
+		k, o, err := decodeOffset(key, value)
+		if err != nil {
+			return err
 		}
 		if value == nil {
 			g := c.lockGroup(k.Group, false)
@@ -119,28 +121,16 @@ func (c *Coordinator) Load(key, value []byte) error {
 				return nil
 			}
 			delete(g.offsets, tp{k.Topic, k.Partition})
+			g.dropTxnOffsets(tp{k.Topic, k.Partition}) // as Kafka's replay does
 			g.dropIfPristine()
 			g.mu.Unlock()
 			return nil
-		}
-		var v kmsg.OffsetCommitValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("group: decoding offset commit value: %w", err)
-		}
-		if v.Version < 0 || v.Version > 4 {
-			return fmt.Errorf("group: unknown offset commit value version %d", v.Version)
-		}
-		o := offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTs: v.CommitTimestamp, expireTs: -1}
-		if v.Version >= 3 {
-			o.leaderEpoch = v.LeaderEpoch
-		}
-		if v.Version == 1 {
-			o.expireTs = v.ExpireTimestamp
 		}
 		g := c.lockGroup(k.Group, true)
 		if g == nil {
 			return nil
 		}
+		o.seq = c.logSeq.Add(1)
 		g.offsets[tp{k.Topic, k.Partition}] = o
 		g.mu.Unlock()
 		return nil
@@ -180,6 +170,42 @@ func (c *Coordinator) Load(key, value []byte) error {
 	default:
 		return nil
 	}
+}
+
+// isOffsetKey reports whether key is an OffsetCommitKey (v0 or v1).
+func isOffsetKey(key []byte) bool {
+	if len(key) < 2 {
+		return false
+	}
+	v := int16(binary.BigEndian.Uint16(key))
+	return v == keyOffsetCommitV0 || v == keyOffsetCommitV1
+}
+
+// decodeOffset decodes an offset commit record; value nil (a tombstone)
+// decodes the key only.
+func decodeOffset(key, value []byte) (kmsg.OffsetCommitKey, offset, error) {
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return k, offset{}, fmt.Errorf("group: decoding offset commit key: %w", err)
+	}
+	if value == nil {
+		return k, offset{}, nil
+	}
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return k, offset{}, fmt.Errorf("group: decoding offset commit value: %w", err)
+	}
+	if v.Version < 0 || v.Version > 4 {
+		return k, offset{}, fmt.Errorf("group: unknown offset commit value version %d", v.Version)
+	}
+	o := offset{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTs: v.CommitTimestamp, expireTs: -1}
+	if v.Version >= 3 {
+		o.leaderEpoch = v.LeaderEpoch
+	}
+	if v.Version == 1 {
+		o.expireTs = v.ExpireTimestamp
+	}
+	return k, o, nil
 }
 
 // resetMembership forgets every member and phase, leaving an Empty group.

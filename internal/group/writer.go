@@ -5,8 +5,11 @@ import "sync"
 // partWriter serialises the writes of one __consumer_offsets partition. Writes
 // queue in the order they are made (under their group's lock), so for any one
 // group the log order is the order of the state changes. Everything queued
-// while an Append is in flight goes out in the next Append (group commit).
-// Completion callbacks run in queue order, each under its group's lock.
+// while an Append is in flight goes out in the next Append (group commit),
+// except that a transactional write (TxnOffsetCommit) goes in a batch of its
+// own producer: consecutive writes of the same kind share one Append or
+// AppendTxn, in queue order. Completion callbacks run in queue order, each
+// under its group's lock, after their own append and before the next.
 type partWriter struct {
 	c         *Coordinator
 	partition int32
@@ -16,8 +19,18 @@ type partWriter struct {
 	running bool
 }
 
+// producer is the identity of a transactional write; plain writes carry
+// noProducer.
+type producer struct {
+	id    int64
+	epoch int16
+}
+
+var noProducer = producer{id: -1, epoch: -1}
+
 type pendingWrite struct {
 	g    *group
+	prod producer
 	recs []Record
 	done func(err error) // run with g.mu held; may be nil
 }
@@ -25,9 +38,18 @@ type pendingWrite struct {
 // write queues recs for g and calls done (under g.mu) once they are durable or
 // failed. g.mu must be held by the caller.
 func (g *group) write(recs []Record, done func(error)) {
+	g.enqueue(pendingWrite{g: g, prod: noProducer, recs: recs, done: done})
+}
+
+// writeTxn is write for the transactional offsets of producer p.
+func (g *group) writeTxn(p producer, recs []Record, done func(error)) {
+	g.enqueue(pendingWrite{g: g, prod: p, recs: recs, done: done})
+}
+
+func (g *group) enqueue(pw pendingWrite) {
 	w := g.c.writers[g.partition]
 	w.mu.Lock()
-	w.q = append(w.q, pendingWrite{g: g, recs: recs, done: done})
+	w.q = append(w.q, pw)
 	start := !w.running
 	w.running = true
 	w.mu.Unlock()
@@ -39,33 +61,51 @@ func (g *group) write(recs []Record, done func(error)) {
 func (w *partWriter) run() {
 	for {
 		w.mu.Lock()
-		batch := w.q
+		queued := w.q
 		w.q = nil
-		if len(batch) == 0 {
+		if len(queued) == 0 {
 			w.running = false
 			w.mu.Unlock()
 			return
 		}
 		w.mu.Unlock()
 
-		var recs []Record
-		for _, p := range batch {
-			recs = append(recs, p.recs...)
-		}
-		err := w.c.ctx.Err()
-		if err == nil && len(recs) > 0 {
-			err = w.c.log.Append(w.c.ctx, w.partition, recs)
-		}
-		if err != nil {
-			w.c.logger.Warn("appending to __consumer_offsets failed", "partition", w.partition, "records", len(recs), "err", err)
-		}
-		for _, p := range batch {
-			if p.done == nil {
-				continue
+		for len(queued) > 0 {
+			n := 1
+			for n < len(queued) && queued[n].prod == queued[0].prod {
+				n++
 			}
-			p.g.mu.Lock()
-			p.done(err)
-			p.g.mu.Unlock()
+			w.flush(queued[:n])
+			queued = queued[n:]
 		}
+	}
+}
+
+// flush appends the records of writes (all of one producer, or all plain)
+// in one Append or AppendTxn and runs their callbacks.
+func (w *partWriter) flush(writes []pendingWrite) {
+	var recs []Record
+	for _, p := range writes {
+		recs = append(recs, p.recs...)
+	}
+	prod := writes[0].prod
+	err := w.c.ctx.Err()
+	if err == nil && len(recs) > 0 {
+		if prod == noProducer {
+			err = w.c.log.Append(w.c.ctx, w.partition, recs)
+		} else {
+			err = w.c.log.AppendTxn(w.c.ctx, w.partition, prod.id, prod.epoch, recs)
+		}
+	}
+	if err != nil {
+		w.c.logger.Warn("appending to __consumer_offsets failed", "partition", w.partition, "records", len(recs), "producer", prod.id, "err", err)
+	}
+	for _, p := range writes {
+		if p.done == nil {
+			continue
+		}
+		p.g.mu.Lock()
+		p.done(err)
+		p.g.mu.Unlock()
 	}
 }

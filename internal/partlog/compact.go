@@ -27,9 +27,12 @@ import (
 // the horizon drops it. Consumers reading from the start therefore get at
 // least DeleteRetention to see a delete, however old its timestamp.
 //
-// Control batches and transactional batches are kept as they are, and
-// their keys do not count as newer values: without an aborted-transaction
-// index an aborted write must not erase the committed value before it.
+// Transactions: only segments wholly below the last stable offset are
+// cleaned, so every transactional batch met is decided. A committed
+// transaction's records are cleaned like any others; an aborted one's
+// records are dropped (its batches stay, empty, for their producer
+// fields) and never count as a key's latest value, so an aborted write
+// cannot erase the committed value before it. Control batches are kept.
 //
 // Segments whose newest record is younger than MinCompactionLag, and all
 // after them, are left alone. Each segment is rewritten to
@@ -47,6 +50,7 @@ func (l *Log) Compact(now time.Time) error {
 	}
 	cfg := l.cfg
 	segs := slices.Clone(l.segs)
+	lso := l.lastStable(l.leo) // Kafka: the first unstable offset, whatever the high watermark
 	ends := make([]int64, len(segs))
 	for i, s := range segs {
 		s.acquire()
@@ -64,18 +68,20 @@ func (l *Log) Compact(now time.Time) error {
 
 	cutoff := now.Add(-cfg.MinCompactionLag).UnixMilli()
 	n := 0
-	for n < len(segs)-1 && (cfg.MinCompactionLag <= 0 || segs[n].maxTS <= cutoff) {
+	for n < len(segs)-1 && segs[n].next <= lso && (cfg.MinCompactionLag <= 0 || segs[n].maxTS <= cutoff) {
 		n++
 	}
 	if n == 0 {
 		return nil
 	}
-	latest, err := l.latestOffsets(segs, ends)
+	aborted := abortedRanges(segs)
+	latest, err := l.latestOffsets(segs, ends, aborted)
 	if err != nil {
 		return fmt.Errorf("partlog: compact: %w", err)
 	}
 	c := cleaner{
 		latest:   latest,
+		aborted:  aborted,
 		now:      now.UnixMilli(),
 		horizon:  now.Add(cfg.DeleteRetention).UnixMilli(),
 		interval: cfg.IndexIntervalBytes,
@@ -90,11 +96,11 @@ func (l *Log) Compact(now time.Time) error {
 
 // latestOffsets maps every key to the offset of its last record in the
 // given segments (read up to ends). Keys are held as strings, exactly.
-func (l *Log) latestOffsets(segs []*segment, ends []int64) (map[string]int64, error) {
+func (l *Log) latestOffsets(segs []*segment, ends []int64, aborted map[int64][]AbortedTxn) (map[string]int64, error) {
 	latest := make(map[string]int64)
 	for i, s := range segs {
 		err := s.eachBatch(ends[i], func(h batch.Header, b []byte) error {
-			if h.Control() || h.Transactional() {
+			if h.Control() || (h.Transactional() && inAborted(aborted, h)) {
 				return nil
 			}
 			err := batch.Each(b, func(rec *batch.Record) error {
@@ -120,6 +126,7 @@ func (l *Log) latestOffsets(segs []*segment, ends []int64) (map[string]int64, er
 // cleaner holds the inputs of one compaction pass.
 type cleaner struct {
 	latest   map[string]int64
+	aborted  map[int64][]AbortedTxn
 	now      int64 // ms
 	horizon  int64 // delete horizon to stamp on batches that keep tombstones
 	interval int
@@ -128,8 +135,14 @@ type cleaner struct {
 // cleanBatch returns the batch to write in place of b (b itself when
 // nothing changes) or nil to drop it.
 func (c *cleaner) cleanBatch(h batch.Header, b []byte) ([]byte, error) {
-	if h.Control() || h.Transactional() {
+	if h.Control() {
 		return b, nil
+	}
+	if h.Transactional() && inAborted(c.aborted, h) {
+		if h.NumRecords == 0 {
+			return b, nil
+		}
+		return c.rebuild(h, nil, false)
 	}
 	recs, err := batch.Records(b)
 	if err != nil {
@@ -198,6 +211,7 @@ func (l *Log) cleanSegment(c *cleaner, s *segment, end int64) error {
 		return err
 	}
 	ns := newSegment(s.dir, s.base, f)
+	ns.aborted, ns.openAtEnd = s.aborted, s.openAtEnd // offsets do not move
 	installed := false
 	defer func() {
 		if !installed {

@@ -222,7 +222,9 @@ func TestCompactKeepsProducerAndControlBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAppend(t, l, idem)
-	// A transactional batch and a control batch are kept untouched.
+	// A committed transaction's batch is cleaned like any other (its
+	// superseded record goes, its producer identity stays); the COMMIT
+	// marker is kept.
 	o.Attributes = batch.AttrTransactional
 	o.BaseSequence = 42
 	txn, _ := batch.Build(o, []batch.Record{{Key: []byte("k"), Value: []byte("txn")}})
@@ -243,7 +245,7 @@ func TestCompactKeepsProducerAndControlBatches(t *testing.T) {
 	if hs[0].BaseOffset != 0 || hs[0].NumRecords != 0 || hs[0].LastOffsetDelta != 1 || hs[0].ProducerID != 7 || hs[0].BaseSequence != 40 {
 		t.Fatalf("producer batch not kept as empty batch: %+v", hs[0])
 	}
-	if hs[1].BaseOffset != 2 || !hs[1].Transactional() || hs[1].NumRecords != 1 {
+	if hs[1].BaseOffset != 2 || !hs[1].Transactional() || hs[1].NumRecords != 0 || hs[1].ProducerID != 7 {
 		t.Fatalf("transactional batch: %+v", hs[1])
 	}
 	if hs[2].BaseOffset != 3 || !hs[2].Control() {

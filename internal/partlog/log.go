@@ -44,6 +44,9 @@ type Log struct {
 	leo    int64      // log end offset
 	size   int64      // bytes in all segments
 	closed bool
+	// txns is each transactional producer's latest transaction on this
+	// partition (txn.go).
+	txns map[int64]txnSpan
 
 	// Group commit: syncMu admits one fsync at a time; callers queued
 	// behind it usually find durable already past their offset.
@@ -134,6 +137,7 @@ func (l *Log) Append(b []byte) (int64, error) {
 	}
 	l.mu.Lock()
 	seg.track(h, pos, len(b), l.cfg.IndexIntervalBytes)
+	l.trackTxn(seg, h, b)
 	l.leo = h.NextOffset()
 	l.size += int64(len(b))
 	l.mu.Unlock()
@@ -170,8 +174,12 @@ func (l *Log) roll() (*segment, error) {
 	}
 	l.mu.Lock()
 	old.appendTimeEntry()
+	l.sealTxns(old)
 	l.mu.Unlock()
 	if err := old.seal(); err != nil {
+		return nil, err
+	}
+	if err := old.writeTxnIndex(); err != nil {
 		return nil, err
 	}
 	seg, err := createSegment(l.dir, l.leo)
@@ -568,8 +576,12 @@ func (l *Log) shutdown() error {
 	}
 	l.mu.Lock()
 	seg.appendTimeEntry()
+	seg.openAtEnd = openList(l.txns)
 	l.mu.Unlock()
 	if err := seg.seal(); err != nil {
+		return err
+	}
+	if err := seg.writeTxnIndex(); err != nil {
 		return err
 	}
 	if err := writeCleanMarker(l.dir, seg.base, seg.size); err != nil {

@@ -81,10 +81,14 @@ func (l *Log) recover() error {
 	if len(l.segs) > 0 {
 		last := l.active()
 		if !clean || markBase != last.base || markSize != last.size || !l.loadActive(last) {
+			clean = false
 			if err := l.rescan(last); err != nil {
 				return err
 			}
 		}
+	}
+	if err := l.recoverTxns(clean); err != nil {
+		return err
 	}
 	return l.finishOpen(start)
 }
@@ -107,6 +111,7 @@ func (l *Log) finishOpen(start int64) error {
 			s.release()
 		}
 		l.segs = nil
+		l.txns = make(map[int64]txnSpan)
 	}
 	if len(l.segs) == 0 {
 		s, err := createSegment(l.dir, start)

@@ -44,6 +44,11 @@ type segment struct {
 	tindex   []timeEntry
 	maxTS    int64 // largest batch max timestamp, -1 when none
 	maxTSOff int64 // last offset of the batch that set maxTS
+	// aborted lists the transactions whose ABORT marker is in this
+	// segment; openAtEnd, for a sealed segment, the transactions still
+	// open at its end (txn.go).
+	aborted   []AbortedTxn
+	openAtEnd []openTxn
 
 	// Writer-only state.
 	bytesSinceIndex int
@@ -150,7 +155,7 @@ func (s *segment) seal() error {
 // until the last reader releases the segment.
 func (s *segment) removeFiles() error {
 	var first error
-	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := os.Remove(s.path(suf)); err != nil && !os.IsNotExist(err) && first == nil {
 			first = err
 		}

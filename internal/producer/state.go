@@ -48,24 +48,44 @@ func NewTable() *Table { return &Table{states: make(map[int64]*state)} }
 // Check decides what to do with a batch h (of an idempotent producer,
 // h.ProducerID >= 0): append it (err nil, duplicate false), answer it with
 // the original base offset (duplicate true), or refuse it with a Kafka
-// error.
+// error. A batch without a sequence (EpochOnly) is refused only when its
+// epoch is older than the producer's, which is how a coordinator's stale
+// marker (or a fenced zombie's) is kept out.
 func (t *Table) Check(h batch.Header) (base int64, duplicate bool, err error) {
 	st := t.states[h.ProducerID]
 	if st == nil {
 		return 0, false, nil // no history: any sequence starts a producer
 	}
+	if EpochOnly(h) {
+		if h.ProducerEpoch < st.epoch {
+			return 0, false, kerr.InvalidProducerEpoch
+		}
+		return 0, false, nil
+	}
 	return st.check(h)
 }
 
-// Record remembers a batch appended at base.
+// Record remembers a batch appended at base. A marker with a newer epoch
+// (the coordinator fencing the producer) moves the producer to it with no
+// batches remembered, so the old epoch is refused from then on and the new
+// one may start at any sequence.
 func (t *Table) Record(h batch.Header, base int64) {
 	st := t.states[h.ProducerID]
 	if st == nil || h.ProducerEpoch > st.epoch {
 		st = &state{epoch: h.ProducerEpoch}
 		t.states[h.ProducerID] = st
 	}
+	if EpochOnly(h) {
+		st.lastTimestamp = max(st.lastTimestamp, h.MaxTimestamp)
+		return
+	}
 	st.record(h, base)
 }
+
+// EpochOnly reports a batch that carries a producer id and epoch but no
+// sequence: a transaction marker, or the transactional offset commits a
+// group coordinator writes (Kafka's NO_SEQUENCE). Only its epoch counts.
+func EpochOnly(h batch.Header) bool { return h.Control() || h.BaseSequence < 0 }
 
 // Expire forgets producers whose last batch's max timestamp is before
 // cutoff (Unix ms): Kafka's producer.id.expiration.ms. A forgotten producer
@@ -135,4 +155,25 @@ func nextSeq(s int32) int32 {
 		return 0
 	}
 	return s + 1
+}
+
+// Info describes one producer the table remembers, for DescribeProducers.
+type Info struct {
+	ID            int64
+	Epoch         int16
+	LastSequence  int32 // -1 when no sequenced batch is remembered
+	LastTimestamp int64
+}
+
+// Producers lists the producers remembered, in no particular order.
+func (t *Table) Producers() []Info {
+	out := make([]Info, 0, len(t.states))
+	for id, st := range t.states {
+		in := Info{ID: id, Epoch: st.epoch, LastSequence: -1, LastTimestamp: st.lastTimestamp}
+		if st.n > 0 {
+			in.LastSequence = st.recent[(st.next+window-1)%window].last
+		}
+		out = append(out, in)
+	}
+	return out
 }

@@ -77,3 +77,32 @@ func TestExpire(t *testing.T) {
 		t.Fatalf("an expired producer returning: %v", err)
 	}
 }
+
+func TestMarkerFencesOlderEpoch(t *testing.T) {
+	tb := NewTable()
+	data := batch.Header{ProducerID: 1, ProducerEpoch: 2, BaseSequence: 0, LastOffsetDelta: 0, Attributes: batch.AttrTransactional}
+	if _, _, err := tb.Check(data); err != nil {
+		t.Fatal(err)
+	}
+	tb.Record(data, 0)
+	// The coordinator aborts with a bumped epoch (a timeout or a new
+	// producer with the same transactional id).
+	m := batch.Header{ProducerID: 1, ProducerEpoch: 3, Attributes: batch.AttrTransactional | batch.AttrControl}
+	if _, _, err := tb.Check(m); err != nil {
+		t.Fatalf("newer marker refused: %v", err)
+	}
+	tb.Record(m, 1)
+	data.BaseSequence = 1
+	if _, _, err := tb.Check(data); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("zombie batch after the fencing marker: %v, want INVALID_PRODUCER_EPOCH", err)
+	}
+	old := m
+	old.ProducerEpoch = 2
+	if _, _, err := tb.Check(old); !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("stale marker: %v, want INVALID_PRODUCER_EPOCH", err)
+	}
+	fresh := batch.Header{ProducerID: 1, ProducerEpoch: 3, BaseSequence: 0, Attributes: batch.AttrTransactional}
+	if _, _, err := tb.Check(fresh); err != nil {
+		t.Fatalf("new epoch's first batch: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
+	"github.com/weir-io/weir/internal/producer"
 )
 
 // checkpointFile is the FSM's small file beside the segments: the
@@ -618,4 +619,11 @@ func saveCheckpoint(dir string, st *fsmState) error {
 		return fmt.Errorf("replica: checkpoint: %w", err)
 	}
 	return nil
+}
+
+// Producers lists the producers the state machine remembers.
+func (f *FSM) Producers() []producer.Info {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.prod.table.Producers()
 }

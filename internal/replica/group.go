@@ -15,6 +15,7 @@ import (
 
 	"github.com/weir-io/weir/internal/batch"
 	"github.com/weir-io/weir/internal/partlog"
+	"github.com/weir-io/weir/internal/producer"
 	"github.com/weir-io/weir/internal/raftlog"
 )
 
@@ -228,6 +229,9 @@ func (g *Group) FSM() *FSM { return g.fsm }
 // far behind) replaces the log and closes the old one; fetch it again
 // after partlog.ErrClosed.
 func (g *Group) Log() *partlog.Log { return g.fsm.Log() }
+
+// Producers lists the producers the partition's state machine remembers.
+func (g *Group) Producers() []producer.Info { return g.fsm.Producers() }
 
 // SetLogConfig changes the partition log's configuration, including for
 // a log a later snapshot install opens (Log().SetConfig would be lost).

@@ -139,7 +139,8 @@ func decodeState(b []byte) (fsmState, error) {
 func decodeProducer(r *reader, logEnd int64) (producerWindow, error) {
 	p := producerWindow{ID: int64(r.u64()), Epoch: int16(r.u16()), LastTS: int64(r.u64())}
 	n := int(r.u8())
-	if r.short || p.ID < 0 || p.Epoch < 0 || p.LastTS < 0 || n == 0 || n > producerWindowSize {
+	// n == 0 is a producer whose epoch a transaction marker bumped.
+	if r.short || p.ID < 0 || p.Epoch < 0 || p.LastTS < 0 || n > producerWindowSize {
 		return p, fmt.Errorf("%w: bad producer", errBadState)
 	}
 	p.Recent = make([]seqRange, n)
@@ -187,6 +188,9 @@ type producers struct {
 func newProducers(ws []producerWindow) *producers {
 	p := &producers{table: producer.NewTable(), windows: make(map[int64]*producerWindow, len(ws))}
 	for _, w := range ws {
+		if len(w.Recent) == 0 { // only an epoch, set by a marker
+			p.table.Record(batch.Header{ProducerID: w.ID, ProducerEpoch: w.Epoch, Attributes: batch.AttrControl, MaxTimestamp: w.LastTS}, 0)
+		}
 		for _, r := range w.Recent {
 			p.table.Record(w.header(r), r.Base)
 		}
@@ -218,6 +222,9 @@ func (p *producers) record(h batch.Header, base int64) {
 		p.windows[h.ProducerID] = w
 	}
 	w.LastTS = max(w.LastTS, h.MaxTimestamp)
+	if producer.EpochOnly(h) {
+		return // it moves the epoch (above) but records no sequences
+	}
 	last := int32((int64(h.BaseSequence) + int64(h.LastOffsetDelta)) % (math.MaxInt32 + 1))
 	w.Recent = append(w.Recent, seqRange{First: h.BaseSequence, Last: last, Base: base})
 	if len(w.Recent) > producerWindowSize {
