@@ -83,16 +83,7 @@ func (p *partition) appendMarker(ctx context.Context, m batch.Marker) error {
 	if err != nil {
 		return err
 	}
-	h, err := batch.ParseHeader(raw)
-	if err != nil {
-		return err
-	}
-	res := p.append(raw, h)
-	if res.err != nil {
-		return res.err
-	}
 	ctx, cancel := context.WithTimeout(ctx, markerTimeout)
 	defer cancel()
-	_, err = res.commit(ctx)
-	return err
+	return p.appendOwn(ctx, raw)
 }

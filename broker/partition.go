@@ -168,6 +168,21 @@ func (p *partition) append(raw []byte, h batch.Header) appendResult {
 	return p.local(base, base+int64(h.LastOffsetDelta)+1)
 }
 
+// appendOwn appends a batch the broker built itself (coordinator records,
+// transaction markers) and waits until it is committed.
+func (p *partition) appendOwn(ctx context.Context, raw []byte) error {
+	h, err := batch.ParseHeader(raw)
+	if err != nil {
+		return err
+	}
+	res := p.append(raw, h)
+	if res.err != nil {
+		return res.err
+	}
+	_, err = res.commit(ctx)
+	return err
+}
+
 // local is an append without Raft, whose commit is an fsync up to end.
 func (p *partition) local(base, end int64) appendResult {
 	return appendResult{base: base, commit: func(context.Context) (int64, error) {

@@ -88,16 +88,7 @@ func (b *Broker) appendInternal(ctx context.Context, topic string, partition int
 	if err != nil {
 		return err
 	}
-	h, err := batch.ParseHeader(raw)
-	if err != nil {
-		return err
-	}
-	res := p.append(raw, h)
-	if res.err != nil {
-		return res.err
-	}
-	_, err = res.commit(ctx)
-	return err
+	return p.appendOwn(ctx, raw)
 }
 
 // brokerIDs hands the coordinator producer ids from the controller's

@@ -43,6 +43,14 @@
 // ([ErrCorrupt]) or without a checkpoint entry is deleted and rebuilt from the
 // start of its changelog.
 //
+// Under exactly-once the runtime puts a [TxnStore] in front of each store: the
+// writes of the open Kafka transaction stay in an in-memory overlay (reads see
+// them, deletions are tombstones, Range merges overlay and store) until the
+// transaction commits, and only then reach LevelDB, in one atomic batch, with
+// the checkpoint written after. A crash or an abort drops the overlay, so the
+// store on disk never holds an uncommitted write and keeps a usable checkpoint:
+// restoration replays only the committed changelog tail (KIP-892's idea).
+//
 // Checkpoint files use Kafka Streams' text format, so operators who know
 // Kafka's .checkpoint files can read ours.
 //

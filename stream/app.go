@@ -39,6 +39,9 @@ var (
 	// ErrNotLocal: the task holding the key is not running on this
 	// instance (another instance has it, or it is restoring).
 	ErrNotLocal = runtime.ErrNotLocal
+	// ErrFenced: under ExactlyOnceV2, a newer instance with this
+	// instance's transactional id (the same state directory) took over.
+	ErrFenced = runtime.ErrFenced
 )
 
 // BadRecordPolicy says what happens to an input record that cannot be
@@ -79,6 +82,39 @@ func (p BadRecordPolicy) String() string {
 	return "fail"
 }
 
+// ProcessingGuarantee is Kafka Streams' processing.guarantee, with Kafka's
+// names.
+type ProcessingGuarantee string
+
+const (
+	// AtLeastOnce, the default: a crash loses no input, but the records
+	// processed since the last commit are processed again, so outputs
+	// and store updates may repeat.
+	AtLeastOnce ProcessingGuarantee = "at_least_once"
+	// ExactlyOnceV2 is Kafka Streams' exactly_once_v2 (KIP-447): each
+	// commit is one Kafka transaction holding the outputs, changelog and
+	// repartition records and the input offsets, so consumers reading
+	// with isolation read_committed see every input's effects exactly
+	// once, whatever crashes, rebalances or zombie instances. Stores keep
+	// uncommitted writes in memory until their transaction commits, so a
+	// crash never leaves them ahead of their changelog. It needs a broker
+	// with transactions (weir, Kafka 2.5+), and the default commit
+	// interval becomes 100 ms, as in Kafka Streams. See docs/delivery.md.
+	ExactlyOnceV2 ProcessingGuarantee = "exactly_once_v2"
+)
+
+// ParseProcessingGuarantee returns the guarantee named s ("" is the
+// default, AtLeastOnce), or an error wrapping ErrConfig.
+func ParseProcessingGuarantee(s string) (ProcessingGuarantee, error) {
+	switch g := ProcessingGuarantee(s); g {
+	case "":
+		return AtLeastOnce, nil
+	case AtLeastOnce, ExactlyOnceV2:
+		return g, nil
+	}
+	return "", fmt.Errorf("%w: ProcessingGuarantee %q: want %q or %q", ErrConfig, s, AtLeastOnce, ExactlyOnceV2)
+}
+
 // AppConfig configures an App. ApplicationID and Brokers are required.
 type AppConfig struct {
 	// ApplicationID names the application: it is the consumer group id,
@@ -96,12 +132,22 @@ type AppConfig struct {
 	// restores its stores from the changelogs.
 	StateDir string
 	// CommitInterval is how often results are flushed and input offsets
-	// committed. Default 1s. Kafka Streams' default is 30s under
-	// at-least-once; weir chooses latency: records held in the record
-	// cache reach the output only at a commit, so the interval bounds
-	// how late a result appears. Raise it to collapse more updates per
-	// key and produce less.
+	// committed. Default 1s (100 ms under ExactlyOnceV2, as in Kafka
+	// Streams). Kafka Streams' default is 30s under at-least-once; weir
+	// chooses latency: records held in the record cache reach the output
+	// only at a commit, so the interval bounds how late a result appears
+	// (under exactly-once, also when read-committed consumers see it).
+	// Raise it to collapse more updates per key and produce less.
 	CommitInterval time.Duration
+	// ProcessingGuarantee is AtLeastOnce (the default, also for "") or
+	// ExactlyOnceV2. Any other value is an ErrConfig.
+	ProcessingGuarantee ProcessingGuarantee
+	// SessionTimeout is how long the group waits for an instance that
+	// stopped heartbeating (one that crashed) before its tasks move to
+	// the other instances or to its restarted self (Kafka's
+	// session.timeout.ms). Default 45s; brokers accept 6s and more by
+	// default. Heartbeats go out every third of it, at most every 3s.
+	SessionTimeout time.Duration
 	// CacheMaxBytes is the record-cache budget shared by the instance's
 	// tasks (Kafka Streams' statestore.cache.max.bytes). Default 10 MiB;
 	// a negative value disables caching, so every update is forwarded
@@ -131,14 +177,15 @@ type AppConfig struct {
 	// while Run runs (see Handler). Default: no server.
 	HTTPAddr string
 
-	// Group timing and repartition purging, for tests; zero keeps the
-	// defaults.
-	sessionTimeout, heartbeatInterval, rebalanceTimeout, purgeInterval time.Duration
+	// Group timing, repartition purging and the transaction timeout,
+	// for tests; zero keeps the defaults.
+	sessionTimeout, heartbeatInterval, rebalanceTimeout, purgeInterval, transactionTimeout time.Duration
 }
 
 const (
-	defaultCommitInterval = time.Second
-	defaultCacheMaxBytes  = 10 << 20
+	defaultCommitInterval    = time.Second
+	defaultEOSCommitInterval = 100 * time.Millisecond
+	defaultCacheMaxBytes     = 10 << 20
 )
 
 // App runs a topology against a Kafka-compatible broker, as one instance
@@ -165,6 +212,8 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		return nil, fmt.Errorf("%w: Brokers is required", ErrConfig)
 	case cfg.CommitInterval < 0:
 		return nil, fmt.Errorf("%w: CommitInterval is negative", ErrConfig)
+	case cfg.SessionTimeout < 0:
+		return nil, fmt.Errorf("%w: SessionTimeout is negative", ErrConfig)
 	case cfg.Workers < 0:
 		return nil, fmt.Errorf("%w: Workers is negative", ErrConfig)
 	case cfg.ReplicationFactor < -1:
@@ -172,11 +221,18 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 	case cfg.BadRecords.kind == runtime.PolicyDeadLetter && cfg.BadRecords.topic == "":
 		return nil, fmt.Errorf("%w: DeadLetter needs a topic", ErrConfig)
 	}
+	guarantee, err := ParseProcessingGuarantee(string(cfg.ProcessingGuarantee))
+	if err != nil {
+		return nil, err
+	}
 	if cfg.StateDir == "" {
 		cfg.StateDir = filepath.Join(os.TempDir(), "weir-streams")
 	}
 	if cfg.CommitInterval == 0 {
 		cfg.CommitInterval = defaultCommitInterval
+		if guarantee == ExactlyOnceV2 {
+			cfg.CommitInterval = defaultEOSCommitInterval
+		}
 	}
 	switch {
 	case cfg.CacheMaxBytes == 0:
@@ -186,6 +242,12 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 	}
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
+	}
+	if cfg.sessionTimeout == 0 && cfg.SessionTimeout > 0 {
+		cfg.sessionTimeout = cfg.SessionTimeout
+		if cfg.heartbeatInterval == 0 {
+			cfg.heartbeatInterval = min(3*time.Second, cfg.SessionTimeout/3)
+		}
 	}
 	topo, err := b.t.Build(cfg.ApplicationID)
 	if err != nil {
@@ -205,6 +267,9 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 		HeartbeatInterval: cfg.heartbeatInterval,
 		RebalanceTimeout:  cfg.rebalanceTimeout,
 		PurgeInterval:     cfg.purgeInterval,
+
+		ExactlyOnce:        guarantee == ExactlyOnceV2,
+		TransactionTimeout: cfg.transactionTimeout,
 	})
 	return &App{topo: topo, rt: rt, httpAddr: cfg.HTTPAddr}, nil
 }
@@ -220,8 +285,12 @@ func NewApp(b *Builder, cfg AppConfig) (*App, error) {
 // returns nil. A fatal error (a bad record under FailOnBadRecord, a record
 // that cannot be produced) returns it, wrapped with the task and the
 // record, without committing: a restart resumes from the last commit.
-// Processing is at-least-once: a crash loses no input, but records since
-// the last commit are processed again.
+// Under AtLeastOnce a crash loses no input, but records since the last
+// commit are processed again. Under ExactlyOnceV2 they are processed again
+// too, but what they produced and wrote before the crash was never
+// committed: read-committed consumers and the stores see each input once.
+// Another instance started with a copy of this one's state directory
+// fences it: Run returns an error wrapping ErrFenced.
 //
 // An App runs once.
 func (a *App) Run(ctx context.Context) error {
@@ -271,6 +340,7 @@ const (
 	MetricRecordsDeadLettered = runtime.MetricDeadLettered // bad records sent to the dead-letter topic
 	MetricRecordsRestored     = runtime.MetricRestored     // changelog records applied while restoring
 	MetricCommits             = runtime.MetricCommits      // commits that committed offsets
+	MetricTransactionsAborted = runtime.MetricAborts       // exactly-once transactions aborted (each rolls the tasks back)
 )
 
 // Metrics returns the instance's totals since it started. It is safe to

@@ -244,6 +244,10 @@ const howMeasured = `
   (runs take about 3.0 or 4.1 s) and single runs differ by up to 25 %; -scale 5 steadies it.
   wordcount-paced produces 2 000 lines/s, a rate both sustain, so its latency is the processing
   delay rather than the backlog of a run at full speed.
+- **wordcount-eos**: the same word count under exactly_once_v2 (its default 100 ms commit
+  interval, each commit one transaction with the outputs, changelog records and input offsets; the
+  output is read read_committed) against at_least_once at its default 1 s. **wordcount-100ms** isolates
+  the commit interval: at_least_once at 100 ms against 1 s.
 - **windowed-revenue**: the topology of examples/windowed-revenue (1-minute tumbling windows, 10 s
   grace, final results only) and the same hand-written for goka (loopback by region; the region's open
   windows, keyed by window start, in its table value; a window's result emitted once the region's

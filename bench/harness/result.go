@@ -31,6 +31,7 @@ type Params struct {
 	Client           string  `json:"client"`
 	Engine           string  `json:"engine,omitempty"` // stream workloads: weir or goka
 	CommitIntervalMs float64 `json:"commit_interval_ms,omitempty"`
+	Guarantee        string  `json:"processing_guarantee,omitempty"`
 }
 
 // Results are what a run measured; rates are over its measured phase.

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/weir-io/weir/bench/harness"
+	"github.com/weir-io/weir/stream"
 )
 
 // benchWorkloads are the subcommands of weir bench.
@@ -70,6 +71,7 @@ type benchOpts struct {
 	brokerPID      int           // an external broker's process, for its usage
 	engine         string        // stream workloads: weir or goka
 	commitInterval time.Duration // stream workloads on weir; 0 is the App's default
+	guarantee      string        // weir's processing guarantee: at_least_once or exactly_once_v2
 	replication    int           // of the topics a stream workload creates; -1 is the broker's default
 }
 
@@ -170,7 +172,9 @@ func (o *benchOpts) addStreamFlags(fs *flagSet) {
 		fs.IntVar(&o.keys, "keys", defaults.keys, defaults.about)
 	}
 	fs.StringVar(&o.engine, "engine", "weir", "stream processor: weir, or goka (the peer)")
-	fs.DurationVar(&o.commitInterval, "commit-interval", 0, "weir's commit interval `D` (0: the App's default, 1s)")
+	fs.DurationVar(&o.commitInterval, "commit-interval", 0, "weir's commit interval `D` (0: the App's default: 1s, 100ms under exactly_once_v2)")
+	fs.StringVar(&o.guarantee, "processing-guarantee", string(stream.AtLeastOnce),
+		"weir's processing guarantee: at_least_once or exactly_once_v2 (the output is then read read_committed)")
 	// The input generator is a franz-go producer with acks=all.
 	o.acks, o.compression, o.client = "all", "none", "franz-go"
 }
@@ -201,6 +205,8 @@ func (o *benchOpts) validate() error {
 		return fmt.Errorf("--rate must not be negative, got %g", o.rate)
 	case o.linger < 0:
 		return fmt.Errorf("--linger must not be negative, got %v", o.linger)
+	case isStreamWorkload(o.workload) && !validGuarantee(o.guarantee):
+		return fmt.Errorf("--processing-guarantee must be at_least_once or exactly_once_v2, got %q", o.guarantee)
 	case o.txnInterval < 0:
 		return fmt.Errorf("--transaction-interval must not be negative, got %v", o.txnInterval)
 	case o.txnInterval > 0 && (o.client != "franz-go" || o.acks != "all" || o.workload != "produce"):
@@ -671,4 +677,9 @@ func (r *benchRun) e2e(ctx context.Context) (benchResult, error) {
 		return benchResult{}, err
 	}
 	return r.end(r.done.Load())
+}
+
+func validGuarantee(g string) bool {
+	_, err := stream.ParseProcessingGuarantee(g)
+	return err == nil
 }

@@ -353,6 +353,7 @@ func (r *benchRun) jsonParams() harness.Params {
 	}
 	if r.engine == "weir" {
 		p.CommitIntervalMs = float64(r.commitInterval) / float64(time.Millisecond)
+		p.Guarantee = r.guarantee
 	}
 	return p
 }

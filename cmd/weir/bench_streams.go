@@ -110,9 +110,10 @@ func (r *benchRun) startWeir(ctx context.Context, n streamNames) (*streamEngine,
 	}
 	app, err := stream.NewApp(topo, stream.AppConfig{
 		ApplicationID: n.appID, Brokers: r.a.seeds(), StateDir: n.stateDir,
-		CommitInterval:    r.commitInterval,
-		ReplicationFactor: int16(r.replication),
-		Logger:            slog.New(slog.NewTextHandler(r.a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		CommitInterval:      r.commitInterval,
+		ProcessingGuarantee: stream.ProcessingGuarantee(r.guarantee),
+		ReplicationFactor:   int16(r.replication),
+		Logger:              slog.New(slog.NewTextHandler(r.a.stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 	})
 	if err != nil {
 		return nil, err
@@ -306,7 +307,12 @@ type follower struct {
 }
 
 func (r *benchRun) follow(ctx context.Context, topic string, tr streamTracker) (*follower, error) {
-	cl, err := r.a.client(ctx, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// Under exactly-once a result counts once its transaction commits.
+	iso := kgo.ReadUncommitted()
+	if r.guarantee == string(stream.ExactlyOnceV2) {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := r.a.client(ctx, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(iso))
 	if err != nil {
 		return nil, err
 	}

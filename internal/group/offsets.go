@@ -22,6 +22,26 @@ func (c *Coordinator) resolveTopic(name string, id [16]byte, byID bool) (string,
 	return "", false
 }
 
+// partitionCheck resolves a commit's topic (by name, or by id when byID)
+// and returns the check of its partitions: the partition to commit, or the
+// code that answers it.
+func (c *Coordinator) partitionCheck(topic string, id [16]byte, byID bool) func(p int32) (tp, int16) {
+	name, known := c.resolveTopic(topic, id, byID)
+	var n int32
+	if known && c.topics != nil {
+		n, known = c.topics.PartitionCount(name)
+	}
+	return func(p int32) (tp, int16) {
+		switch {
+		case !known && byID:
+			return tp{}, kerr.UnknownTopicID.Code
+		case !known || (c.topics != nil && (p < 0 || p >= n)):
+			return tp{}, kerr.UnknownTopicOrPartition.Code
+		}
+		return tp{name, p}, 0
+	}
+}
+
 // OffsetCommit handles OffsetCommit v0-v10. The commit is durable in
 // __consumer_offsets before the response; the in-memory offsets change only
 // once it is. A simple commit (generation -1, no member id) is accepted for
@@ -47,23 +67,16 @@ func (c *Coordinator) OffsetCommit(ctx context.Context, r *kmsg.OffsetCommitRequ
 	for i := range r.Topics {
 		t := &r.Topics[i]
 		rt := &resp.Topics[i]
-		name, known := c.resolveTopic(t.Topic, t.TopicID, byID)
-		var n int32
-		if known && c.topics != nil {
-			n, known = c.topics.PartitionCount(name)
-		}
+		check := c.partitionCheck(t.Topic, t.TopicID, byID)
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			rp := &rt.Partitions[j]
 			*rp = kmsg.NewOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
-			switch {
-			case !known && byID:
-				rp.ErrorCode = kerr.UnknownTopicID.Code
-			case !known || (c.topics != nil && (p.Partition < 0 || p.Partition >= n)):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
-				items = append(items, item{slot: &rp.ErrorCode, tp: tp{name, p.Partition}, p: p})
+			if k, code := check(p.Partition); code != 0 {
+				rp.ErrorCode = code
+			} else {
+				items = append(items, item{slot: &rp.ErrorCode, tp: k, p: p})
 			}
 		}
 	}

@@ -54,23 +54,16 @@ func (c *Coordinator) TxnOffsetCommit(ctx context.Context, r *kmsg.TxnOffsetComm
 	for i := range r.Topics {
 		t := &r.Topics[i]
 		rt := &resp.Topics[i]
-		name, known := c.resolveTopic(t.Topic, t.TopicID, byID)
-		var n int32
-		if known && c.topics != nil {
-			n, known = c.topics.PartitionCount(name)
-		}
+		check := c.partitionCheck(t.Topic, t.TopicID, byID)
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
 			rp := &rt.Partitions[j]
 			*rp = kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			rp.Partition = p.Partition
-			switch {
-			case !known && byID:
-				rp.ErrorCode = kerr.UnknownTopicID.Code
-			case !known || (c.topics != nil && (p.Partition < 0 || p.Partition >= n)):
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			default:
-				items = append(items, item{slot: &rp.ErrorCode, tp: tp{name, p.Partition}, p: p})
+			if k, code := check(p.Partition); code != 0 {
+				rp.ErrorCode = code
+			} else {
+				items = append(items, item{slot: &rp.ErrorCode, tp: k, p: p})
 			}
 		}
 	}

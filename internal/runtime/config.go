@@ -20,6 +20,10 @@ var (
 	ErrStoreNotFound = errors.New("store not found")
 	// ErrNotLocal: the task owning the key is not running here.
 	ErrNotLocal = errors.New("store partition not hosted by this instance")
+	// ErrFenced: under exactly-once, another instance with this
+	// instance's transactional id (a copy of its state directory)
+	// started: this one must stop.
+	ErrFenced = errors.New("fenced by a newer instance with the same transactional id")
 )
 
 // PolicyKind says what happens to a record that cannot be decoded or whose
@@ -54,6 +58,8 @@ const (
 	MetricDeadLettered = "records-dead-lettered"
 	MetricRestored     = "records-restored"
 	MetricCommits      = "commits"
+	// MetricAborts counts aborted transactions (exactly-once only).
+	MetricAborts = "transactions-aborted"
 )
 
 // Config is a validated, defaulted application config (stream.AppConfig
@@ -79,4 +85,11 @@ type Config struct {
 	// PurgeInterval is how often consumed repartition records are
 	// deleted; zero means 30s (Kafka Streams' repartition.purge.interval.ms).
 	PurgeInterval time.Duration
+
+	// ExactlyOnce selects Kafka Streams' exactly_once_v2 (see eos.go);
+	// false is at-least-once.
+	ExactlyOnce bool
+	// TransactionTimeout bounds a transaction under ExactlyOnce; zero
+	// means 10s.
+	TransactionTimeout time.Duration
 }

@@ -21,4 +21,10 @@
 // record is acknowledged, write each task's checkpoint file, commit the
 // input offsets. That order is what makes the guarantee at-least-once:
 // nothing is marked consumed before everything it produced is durable.
+//
+// Under Config.ExactlyOnce (exactly_once_v2, eos.go) the instance has one
+// transactional producer and every commit is one transaction holding the
+// records produced since the last commit and the input offsets; stores
+// keep uncommitted writes in memory (state.TxnStore) until it commits, and
+// a failed commit aborts and restarts the tasks from their committed state.
 package runtime

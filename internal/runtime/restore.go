@@ -29,6 +29,14 @@ import (
 // store directory that is missing — the store is wiped and restored from
 // the start of the log.
 //
+// Under exactly-once the restore consumer reads committed records only,
+// up to the end offset (the high watermark, so restoration waits for the
+// transactions open on the changelog to end rather than miss a committed
+// one's records), and sees the transaction markers, which advance it past
+// aborted records to the end. The stores never hold uncommitted writes
+// (state.TxnStore), so the checkpoint stays usable after a crash as under
+// at-least-once, and a crashed task restores only the tail.
+//
 // Under at-least-once the checkpoint file is not deleted while the task
 // runs (Kafka Streams deletes it only under exactly-once): it is rewritten
 // after every commit, and it never claims more than the store holds,
@@ -208,7 +216,11 @@ func (rs *restorer) run(ctx context.Context) {
 			if sr == nil || rec.Offset < sr.next {
 				return
 			}
-			sr.batch = append(sr.batch, state.Mutation{Key: rec.Key, Value: rec.Value, Delete: rec.Value == nil})
+			// Under exactly-once the client returns transaction markers
+			// (and no aborted record): they only move the position.
+			if !rec.Attrs.IsControl() {
+				sr.batch = append(sr.batch, state.Mutation{Key: rec.Key, Value: rec.Value, Delete: rec.Value == nil})
+			}
 			sr.next = rec.Offset + 1
 			touched[sr] = true
 		})

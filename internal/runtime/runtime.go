@@ -50,7 +50,8 @@ type Runtime struct {
 	admin    *kgo.Client // restoration consumer and admin requests
 	adm      *kadm.Client
 	restorer *restorer
-	wake     waker // wakes the processing loop's poll
+	wake     waker     // wakes the processing loop's poll
+	eos      *eosState // nil under at-least-once (eos.go)
 
 	// mu guards the tasks. The processing loop holds it while it
 	// dispatches a poll and commits; rebalance callbacks hold it while
@@ -110,6 +111,16 @@ func New(topo *topology.Topology, cfg Config) *Runtime {
 	if cfg.Workers <= 0 {
 		cfg.Workers = goruntime.GOMAXPROCS(0)
 	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = defaultTxnTimeout
+	}
+	if cfg.ExactlyOnce && cfg.CommitInterval > cfg.TransactionTimeout/2 {
+		// A transaction open longer than its timeout is aborted by the
+		// coordinator, which fences the producer.
+		cfg.Logger.Warn("the commit interval is capped at half the transaction timeout under exactly-once",
+			"commit_interval", cfg.CommitInterval, "transaction_timeout", cfg.TransactionTimeout)
+		cfg.CommitInterval = cfg.TransactionTimeout / 2
+	}
 	// Resolve sets partition counts on the sub-topologies; give each
 	// runtime its own, since instances in one process may share a built
 	// topology. The nodes are not changed after Build and stay shared.
@@ -134,6 +145,9 @@ func New(topo *topology.Topology, cfg Config) *Runtime {
 			r.changelogs[st.ChangelogTopic(cfg.AppID)] = true
 		}
 	}
+	if cfg.ExactlyOnce {
+		r.eos = &eosState{}
+	}
 	return r
 }
 
@@ -146,12 +160,24 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if err := os.MkdirAll(r.cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	r.admin, err = kgo.NewClient(
+	adminOpts := []kgo.Opt{
 		kgo.SeedBrokers(r.cfg.Brokers...),
-		kgo.ClientID(r.cfg.AppID+"-restore"),
+		kgo.ClientID(r.cfg.AppID + "-restore"),
 		kgo.WithLogger(kgoLogger{r.log.With("client", "restore")}),
 		kgo.FetchMaxWait(time.Second),
-	)
+	}
+	if r.eos != nil {
+		id, err := instanceID(r.cfg.StateDir)
+		if err != nil {
+			return err
+		}
+		r.eos.txnID = r.cfg.AppID + "-" + id
+		// Restoration reads committed changelog records only, and sees
+		// the transaction markers, so that it knows when it reached the
+		// end offset even if the last records before it were aborted.
+		adminOpts = append(adminOpts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	}
+	r.admin, err = kgo.NewClient(adminOpts...)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -199,11 +225,37 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	if d := r.cfg.RebalanceTimeout; d > 0 {
 		opts = append(opts, kgo.RebalanceTimeout(d))
 	}
+	if r.eos != nil {
+		opts = append(opts,
+			kgo.TransactionalID(r.eos.txnID),
+			kgo.TransactionTimeout(r.cfg.TransactionTimeout),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.MaxVersions(txnMaxVersions()),
+		)
+	}
+	// The restorer takes jobs as soon as the group assigns tasks; its
+	// goroutine starts below.
+	r.restorer = newRestorer(r)
 	r.client, err = kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
-	r.restorer = newRestorer(r)
+	if r.eos != nil {
+		// Initializing the transactional id now aborts what a previous
+		// life of this instance left open, before restoration waits for
+		// the changelogs' open transactions to end.
+		if _, _, err := r.client.ProducerID(ctx); err != nil {
+			r.client.Close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			if fenced(err) {
+				err = fmt.Errorf("%w: %w", ErrFenced, err)
+			}
+			return fmt.Errorf("init transactional producer %s: %w", r.eos.txnID, err)
+		}
+		r.log.Info("exactly-once processing", "transactional_id", r.eos.txnID)
+	}
 	restoreDone := make(chan struct{})
 	restoreCtx, stopRestore := context.WithCancel(context.WithoutCancel(ctx))
 	go func() {
@@ -270,14 +322,15 @@ func (r *Runtime) loop(ctx context.Context) error {
 // tasks, so it waits for the polls in flight first; otherwise it lets the
 // tasks work on while the loop polls.
 func (r *Runtime) betweenPolls(ctx context.Context) error {
-	due := time.Since(r.lastCommitTime()) >= r.cfg.CommitInterval
+	// A failed transaction is aborted at once rather than at the interval.
+	due := time.Since(r.lastCommitTime()) >= r.cfg.CommitInterval || r.eos != nil && r.eos.failed.Load()
 	if due || r.rebalanceWanted.Load() {
 		r.quiesce()
 	}
 	r.mu.Lock()
 	r.startReady()
-	var err error
-	if due {
+	err := r.restartMigrated(ctx)
+	if due && err == nil {
 		err = r.commitDue(ctx)
 	}
 	r.mu.Unlock()
@@ -302,7 +355,16 @@ func (r *Runtime) lastCommitTime() time.Time {
 // repartition records when their interval has passed too. Caller holds mu;
 // the tasks are idle.
 func (r *Runtime) commitDue(ctx context.Context) error {
-	if err := r.commit(ctx); err != nil {
+	if r.eos != nil {
+		// A transaction is not left half done when shutdown begins: it
+		// commits (or aborts) on its own deadline.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if err := r.commit(cctx); err != nil {
+			return err
+		}
+		ctx = cctx
+	} else if err := r.commit(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // shutting down: the final commit retries
 		}
@@ -345,6 +407,13 @@ func (r *Runtime) dispatchFetches(fetches kgo.Fetches) {
 		}
 		batches[ts] = append(batches[ts], partBatch{tp: tp{p.Topic, p.Partition}, recs: p.Records, hwm: p.HighWatermark})
 	})
+	if len(order) > 0 {
+		// Processing produces: under exactly-once into a transaction.
+		if err := r.beginTxn(); err != nil {
+			r.fail(err)
+			return
+		}
+	}
 	r.dispatch(batches, order)
 }
 
@@ -407,6 +476,9 @@ func originString(o topology.Origin) string {
 // produce hands a record to the client. Records wait in the client's
 // buffer; commit waits for all of them.
 func (r *Runtime) produce(rec *kgo.Record, promise func(*kgo.Record, error)) {
+	if r.eos != nil {
+		r.eos.produced.Add(1)
+	}
 	// The context only bounds the wait for buffer space; shutdown
 	// flushes on its own deadline.
 	r.client.Produce(context.Background(), rec, promise)
@@ -415,7 +487,9 @@ func (r *Runtime) produce(rec *kgo.Record, promise func(*kgo.Record, error)) {
 // onProduced is the promise of records whose offset does not matter.
 func (r *Runtime) onProduced(rec *kgo.Record, err error) {
 	if err != nil {
-		r.fail(fmt.Errorf("%w: topic %s: %w", ErrProduce, rec.Topic, err))
+		r.produceFailed(fmt.Errorf("%w: topic %s: %w", ErrProduce, rec.Topic, err))
+	} else if r.eos != nil {
+		r.eos.acked.Add(1)
 	}
 }
 
@@ -442,8 +516,12 @@ func (r *Runtime) fatalErr() error {
 // commit makes everything the tasks processed durable and then marks their
 // input consumed: flush caches (changelog and downstream records go out),
 // wait for every produced record's acknowledgement, write checkpoints,
-// commit input offsets. Caller holds mu; the tasks are idle.
+// commit input offsets. Under exactly-once it commits a transaction
+// instead (commitEOS). Caller holds mu; the tasks are idle.
 func (r *Runtime) commit(ctx context.Context) error {
+	if r.eos != nil {
+		return r.commitEOS(ctx)
+	}
 	var dirty []*taskState
 	for _, ts := range r.sortedTasks() {
 		if ts.t != nil && ts.dirty {
@@ -572,10 +650,15 @@ func (r *Runtime) shutdown(runErr error) error {
 	r.quiesce()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
 	if runErr == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-		defer cancel()
 		runErr = r.commit(ctx)
+	} else {
+		// Under exactly-once nothing since the last commit becomes
+		// visible; aborting now spares read-committed consumers the
+		// wait for the transaction timeout.
+		r.abortQuietly(ctx)
 	}
 	for _, ts := range r.sortedTasks() {
 		r.closeTask(ts)

@@ -47,6 +47,9 @@ func (r *Runtime) Metrics() map[string]int64 {
 		MetricRestored:     r.restored.Load(),
 		MetricCommits:      r.commits.Load(),
 	}
+	if r.eos != nil {
+		out[MetricAborts] = r.eos.aborts.Load()
+	}
 	r.statsMu.Lock()
 	defer r.statsMu.Unlock()
 	for k, v := range r.closedTotal {

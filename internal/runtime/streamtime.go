@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -27,32 +25,32 @@ func (r *Runtime) stampStreamTime(req *kmsg.OffsetCommitRequest) error {
 		t := &req.Topics[i]
 		for j := range t.Partitions {
 			p := &t.Partitions[j]
-			ts, ok := r.byTP[tp{t.Topic, p.Partition}]
-			if !ok || ts.t == nil || ts.t.StreamTime() < 0 {
-				continue
+			if meta := r.streamTimeMeta(tp{t.Topic, p.Partition}); meta != nil {
+				p.Metadata = meta
 			}
-			meta := streamTimePrefix + strconv.FormatInt(ts.t.StreamTime(), 10)
-			p.Metadata = &meta
 		}
 	}
 	return nil
 }
 
+// streamTimeMeta is the commit metadata of an input partition: its task's
+// stream time, or nil if it has none. Caller holds mu.
+func (r *Runtime) streamTimeMeta(p tp) *string {
+	ts, ok := r.byTP[p]
+	if !ok || ts.t == nil || ts.t.StreamTime() < 0 {
+		return nil
+	}
+	meta := streamTimePrefix + strconv.FormatInt(ts.t.StreamTime(), 10)
+	return &meta
+}
+
 // committedStreamTime reads the largest stream time committed for the
 // task's input partitions, or -1.
 func (r *Runtime) committedStreamTime(ts *taskState) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offs, err := r.adm.FetchOffsets(ctx, r.cfg.AppID)
 	// A coordinator that is moving or loading (a cluster electing the
-	// leader of the group's __consumer_offsets partition) is retriable.
-	for err != nil && kerr.IsRetriable(err) && ctx.Err() == nil {
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-		offs, err = r.adm.FetchOffsets(ctx, r.cfg.AppID)
-	}
+	// leader of the group's __consumer_offsets partition) is retriable,
+	// and so, under exactly-once, is a transaction with offsets pending.
+	offs, err := r.fetchCommitted(context.Background())
 	if err != nil {
 		return -1, fmt.Errorf("fetch committed stream time: %w", err)
 	}

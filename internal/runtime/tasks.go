@@ -38,10 +38,13 @@ type taskState struct {
 	hwm       map[tp]int64           // high watermarks seen, for lag
 	dirty     bool                   // processed since the last commit
 
-	logs  map[string]*logState // changelogs by topic
-	out   *taskOutput
-	stats *taskStats
-	queue taskQueue // polled records waiting to be processed
+	logs map[string]*logState // changelogs by topic
+	// txnStores are the task's stores under exactly-once, committed
+	// after each transaction (eos.go).
+	txnStores []*state.TxnStore
+	out       *taskOutput
+	stats     *taskStats
+	queue     taskQueue // polled records waiting to be processed
 }
 
 // logState tracks one store's changelog partition for the checkpoint.
@@ -56,8 +59,11 @@ type logState struct {
 
 func (l *logState) onAcked(rec *kgo.Record, err error) {
 	if err != nil {
-		l.r.fail(fmt.Errorf("%w: changelog %s[%d]: %w", ErrProduce, rec.Topic, rec.Partition, err))
+		l.r.produceFailed(fmt.Errorf("%w: changelog %s[%d]: %w", ErrProduce, rec.Topic, rec.Partition, err))
 		return
+	}
+	if l.r.eos != nil {
+		l.r.eos.acked.Add(1)
 	}
 	for {
 		cur := l.acked.Load()
@@ -225,47 +231,61 @@ func (r *Runtime) onAssigned(_ context.Context, _ *kgo.Client, assigned map[stri
 	var ids []string
 	for _, ts := range created {
 		ids = append(ids, ts.id.String())
-		r.statsMu.Lock()
-		r.stats[ts.id] = ts.stats
-		r.statsMu.Unlock()
-		r.snapshot(ts)
-		if len(ts.sub.Stores) == 0 {
-			if err := r.activate(ts, nil); err != nil {
-				r.fail(err)
-			}
-			continue
-		}
-		r.client.PauseFetchPartitions(partitionsOf(ts.parts))
-		ts.job = r.restorer.submit(ts)
-		r.statsMu.Lock()
-		ts.stats.job = ts.job
-		r.statsMu.Unlock()
+		r.startTask(ts)
 	}
 	if len(ids) > 0 {
 		r.log.Info("tasks assigned", "tasks", ids)
 	}
 }
 
+// startTask starts a new task: a stateless one runs now, one with stores
+// restores them first, its inputs paused. Caller holds mu.
+func (r *Runtime) startTask(ts *taskState) {
+	r.statsMu.Lock()
+	r.stats[ts.id] = ts.stats
+	r.statsMu.Unlock()
+	r.snapshot(ts)
+	if len(ts.sub.Stores) == 0 {
+		if err := r.activate(ts, nil); err != nil {
+			r.fail(err)
+		}
+		return
+	}
+	r.client.PauseFetchPartitions(partitionsOf(ts.parts))
+	ts.job = r.restorer.submit(ts)
+	r.statsMu.Lock()
+	ts.stats.job = ts.job
+	r.statsMu.Unlock()
+}
+
 // onRevoked commits and closes the tasks of revoked partitions; their
 // state stays on disk, so a task coming back restores only the tail.
+// Under exactly-once the commit is a transaction, and a failed one rolls
+// every task back (eos.go), so the tasks to close are looked up after it.
 func (r *Runtime) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	affected := r.affected(revoked)
-	if len(affected) == 0 {
+	if len(r.affected(revoked)) == 0 {
 		return
 	}
 	if err := r.commit(ctx); err != nil {
 		r.fail(err)
 	}
-	r.closeTasks(affected, "tasks revoked")
+	r.closeTasks(r.affected(revoked), "tasks revoked")
 }
 
 // onLost closes the tasks of lost partitions without committing: another
-// member may already own them.
-func (r *Runtime) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+// member may already own them. Under exactly-once the open transaction
+// cannot commit its offsets any more (the generation is gone): it is
+// aborted, and the tasks that remain roll back to their last commit.
+func (r *Runtime) onLost(ctx context.Context, _ *kgo.Client, lost map[string][]int32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.eos != nil && r.eos.inTxn && len(r.affected(lost)) > 0 {
+		if err := r.abortAndMigrate(ctx); err != nil {
+			r.fail(err)
+		}
+	}
 	r.closeTasks(r.affected(lost), "tasks lost")
 }
 
@@ -302,8 +322,12 @@ func (r *Runtime) closeTask(ts *taskState) {
 		if err := ts.t.Close(); err != nil {
 			r.log.Warn("close task", "task", ts.id.String(), "err", err)
 		}
-	} else if ts.job != nil {
-		r.restorer.cancel(ts.job)
+	} else {
+		// Restoring, or rolled back and waiting to restart: its inputs
+		// are paused.
+		if ts.job != nil {
+			r.restorer.cancel(ts.job)
+		}
 		r.client.ResumeFetchPartitions(partitionsOf(ts.parts))
 	}
 	for _, p := range ts.parts {
@@ -334,6 +358,13 @@ func (r *Runtime) activate(ts *taskState, stores map[string]state.Store) (err er
 			if !ok {
 				return nil, fmt.Errorf("store %s was not restored", spec.Name)
 			}
+			if r.eos != nil {
+				// Writes stay in memory until their transaction
+				// commits; queries read the committed store beneath.
+				txs := state.NewTxnStore(s)
+				ts.txnStores = append(ts.txnStores, txs)
+				return txs, nil
+			}
 			return s, nil
 		},
 		CacheBytes: cacheBytes, Logger: r.log,
@@ -349,6 +380,10 @@ func (r *Runtime) activate(ts *taskState, stores map[string]state.Store) (err er
 	}
 	// Resume at the stream time of the last commit; windows it closed
 	// emit now if they have not (their emit marks say which did).
+	if err := r.beginTxn(); err != nil {
+		t.Close()
+		return fmt.Errorf("task %s: %w", ts.id, err)
+	}
 	if err := t.AdvanceStreamTime(st); err != nil {
 		t.Close()
 		return fmt.Errorf("task %s: resume stream time: %w", ts.id, err)

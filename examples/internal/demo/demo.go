@@ -30,6 +30,11 @@ type Flags struct {
 	StateDir string
 	HTTP     string
 	Records  int
+	// Guarantee is --processing-guarantee: at_least_once or
+	// exactly_once_v2.
+	Guarantee stream.ProcessingGuarantee
+	// SessionTimeout is --session-timeout (0: the default, 45s).
+	SessionTimeout time.Duration
 }
 
 // Parse reads the common flags with the example's defaults.
@@ -42,6 +47,14 @@ func Parse(input, output, appID string) Flags {
 	flag.StringVar(&f.StateDir, "state-dir", "", "state directory (default: a temporary directory)")
 	flag.StringVar(&f.HTTP, "http", "", "serve stores, topology and task status on this address, e.g. 127.0.0.1:8080")
 	flag.IntVar(&f.Records, "records", 2000, "sample records to generate (embedded mode only)")
+	flag.Func("processing-guarantee", "at_least_once (default) or exactly_once_v2 (transactions: read the output with isolation read_committed)",
+		func(s string) error {
+			g, err := stream.ParseProcessingGuarantee(s)
+			f.Guarantee = g
+			return err
+		})
+	flag.DurationVar(&f.SessionTimeout, "session-timeout", 0,
+		"how long the group waits for a crashed instance before moving its tasks (default 45s; at least 6s)")
 	flag.Parse()
 	return f
 }
@@ -111,10 +124,12 @@ func Produce(ctx context.Context, addr, topic string, next func(i int) *kgo.Reco
 }
 
 // Follow prints every record of topic from the start until ctx ends or
-// stop returns true.
+// stop returns true. It reads committed records only (isolation
+// read_committed), which for an application under at-least-once, whose
+// records are not transactional, is every record.
 func Follow(ctx context.Context, addr, topic string, print func(r *kgo.Record) (stop bool)) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(addr, ",")...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if err != nil {
 		return err
 	}
@@ -133,6 +148,13 @@ func Follow(ctx context.Context, addr, topic string, print func(r *kgo.Record) (
 			return nil
 		}
 	}
+}
+
+func guarantee(g stream.ProcessingGuarantee) stream.ProcessingGuarantee {
+	if g == "" {
+		return stream.AtLeastOnce
+	}
+	return g
 }
 
 // StateDir returns dir, or a new temporary directory.
@@ -176,12 +198,13 @@ func Run(ctx context.Context, ex Example) error {
 	}
 	app, err := stream.NewApp(ex.Topology(f.Input, f.Output), stream.AppConfig{
 		ApplicationID: f.AppID, Brokers: strings.Split(brokers, ","), StateDir: stateDir, HTTPAddr: f.HTTP,
+		ProcessingGuarantee: f.Guarantee, SessionTimeout: f.SessionTimeout,
 	})
 	if err != nil {
 		return err
 	}
 	if !embedded {
-		fmt.Printf("%s: %s → %s on %s (state in %s)\n", ex.Name, f.Input, f.Output, brokers, stateDir)
+		fmt.Printf("%s: %s → %s on %s (state in %s, %s)\n", ex.Name, f.Input, f.Output, brokers, stateDir, guarantee(f.Guarantee))
 		return app.Run(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
