@@ -207,6 +207,8 @@ func (o *benchOpts) validate() error {
 		return fmt.Errorf("--linger must not be negative, got %v", o.linger)
 	case isStreamWorkload(o.workload) && !validGuarantee(o.guarantee):
 		return fmt.Errorf("--processing-guarantee must be at_least_once or exactly_once_v2, got %q", o.guarantee)
+	case o.engine == "goka" && o.guarantee != string(stream.AtLeastOnce):
+		return errors.New("--processing-guarantee is weir's: goka has no exactly-once")
 	case o.txnInterval < 0:
 		return fmt.Errorf("--transaction-interval must not be negative, got %v", o.txnInterval)
 	case o.txnInterval > 0 && (o.client != "franz-go" || o.acks != "all" || o.workload != "produce"):

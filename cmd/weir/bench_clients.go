@@ -163,8 +163,11 @@ func (p *kgoProducer) commit(ctx context.Context) error {
 	return p.cl.EndTransaction(ctx, kgo.TryCommit)
 }
 
+// flush waits for every record; with transactions it commits the open one,
+// and the next send begins another.
 func (p *kgoProducer) flush(ctx context.Context) error {
 	if p.txnEvery > 0 && !p.txnStart.IsZero() {
+		p.txnStart = time.Time{}
 		return p.commit(ctx)
 	}
 	return p.cl.Flush(ctx)

@@ -33,6 +33,13 @@ func TestBenchStreams(t *testing.T) {
 			})
 		}
 	}
+	t.Run("wordcount/weir/exactly_once_v2", func(t *testing.T) {
+		_, rec := runBench(t, "wordcount", "--brokers", addr, "--records", "300", "--keys", "50", "--processing-guarantee", "exactly_once_v2")
+		checkStreamRun(t, "wordcount", "weir", 300, rec)
+		if rec.Params.Guarantee != "exactly_once_v2" {
+			t.Errorf("JSON processing guarantee = %q", rec.Params.Guarantee)
+		}
+	})
 }
 
 func checkStreamRun(t *testing.T, workload, engine string, records int64, rec harness.Run) {

@@ -128,6 +128,7 @@ func TestBenchWorkloads(t *testing.T) {
 		args     []string
 	}{
 		{"produce", []string{"--acks", "1", "--compression", "lz4", "--keys", "10"}},
+		{"produce", []string{"--transaction-interval", "5ms"}},
 		{"consume", []string{"--compression", "snappy", "--partitions", "2"}},
 		{"e2e", []string{"--rate", "40000", "--record-size", "64"}},
 		{"produce", []string{"--client", "sarama", "--compression", "zstd"}},
@@ -186,6 +187,10 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "wordcount", "--engine", "flink"},
 		{"bench", "wordcount", "--keys", "0"},
 		{"bench", "restore", "--keys", "3"}, // restore has no --keys
+		{"bench", "produce", "--transaction-interval", "1s", "--acks", "1"},
+		{"bench", "e2e", "--transaction-interval", "1s"},
+		{"bench", "wordcount", "--processing-guarantee", "exactly_once"},
+		{"bench", "wordcount", "--engine", "goka", "--processing-guarantee", "exactly_once_v2"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != 2 {
