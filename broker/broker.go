@@ -115,11 +115,18 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	return b, nil
 }
 
-// join starts listening and joins the controller quorum (registering
-// needs the listener's address); the partitions this broker holds open as
-// its copy of the metadata image comes in.
+// join joins the controller quorum, registering the address clients use;
+// the partitions this broker holds open as its copy of the metadata image
+// comes in. Where that address is known beforehand (a fixed port), the
+// Kafka port opens only once the broker is registered and caught up with
+// the metadata, as a Kafka broker's does: a script that waits for the
+// ports of a cluster then finds every broker in it. Port 0 must be bound
+// first to learn the address.
 func (b *Broker) join(ctx context.Context) error {
-	if err := b.listen(); err != nil {
+	addr, late := lateAddr(b.cfg)
+	if late {
+		b.addr = addr
+	} else if err := b.listen(); err != nil {
 		return err
 	}
 	b.startGroups()
@@ -127,18 +134,54 @@ func (b *Broker) join(ctx context.Context) error {
 	if err := b.startCluster(ctx); err != nil {
 		b.txns.Close()
 		b.groups.Close()
-		b.ln.Close()
+		if b.ln != nil {
+			b.ln.Close()
+		}
+		return err
+	}
+	if !late {
+		return nil
+	}
+	if !b.meta.catchUp() {
+		b.log.Warn("serving clients before this broker caught up with the metadata")
+	}
+	if err := b.listen(); err != nil {
+		b.Close()
 		return err
 	}
 	return nil
 }
 
+// lateAddr is the address to register before listening: the advertised
+// address, or the listen address when it names a host and a port. A
+// wildcard host or port 0 needs the listener to say what it is.
+func lateAddr(cfg Config) (string, bool) {
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || port == "" || port == "0" {
+		return "", false
+	}
+	if cfg.AdvertisedAddr != "" {
+		return cfg.AdvertisedAddr, true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.IsUnspecified() {
+		return "", false
+	}
+	return net.JoinHostPort(ip.String(), port), true
+}
+
+// listen binds the Kafka listener; unless join registered an address
+// already, the listener's own (or the advertised one) becomes the
+// broker's.
 func (b *Broker) listen() error {
 	ln, err := net.Listen("tcp", b.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("broker: listen on %s: %w", b.cfg.Listen, err)
 	}
 	b.ln = ln
+	if b.addr != "" {
+		return nil
+	}
 	b.addr = ln.Addr().String()
 	if b.cfg.AdvertisedAddr != "" {
 		b.addr = b.cfg.AdvertisedAddr
@@ -157,7 +200,9 @@ func (b *Broker) ClusterID() string { return b.cluster.clusterID() }
 func (b *Broker) Close() error {
 	b.closed.Do(func() {
 		b.cancel()
-		b.ln.Close()
+		if b.ln != nil {
+			b.ln.Close()
+		}
 		b.connMu.Lock()
 		for c := range b.open {
 			c.Close()

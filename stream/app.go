@@ -39,8 +39,9 @@ var (
 	// ErrNotLocal: the task holding the key is not running on this
 	// instance (another instance has it, or it is restoring).
 	ErrNotLocal = runtime.ErrNotLocal
-	// ErrFenced: under ExactlyOnceV2, a newer instance with this
-	// instance's transactional id (the same state directory) took over.
+	// ErrFenced: a newer instance with this instance's id (a copy of its
+	// state directory) took over its static group membership or, under
+	// ExactlyOnceV2, its transactional id.
 	ErrFenced = runtime.ErrFenced
 )
 
@@ -144,9 +145,12 @@ type AppConfig struct {
 	ProcessingGuarantee ProcessingGuarantee
 	// SessionTimeout is how long the group waits for an instance that
 	// stopped heartbeating (one that crashed) before its tasks move to
-	// the other instances or to its restarted self (Kafka's
-	// session.timeout.ms). Default 45s; brokers accept 6s and more by
-	// default. Heartbeats go out every third of it, at most every 3s.
+	// the other instances (Kafka's session.timeout.ms). An instance is a
+	// static member (KIP-345) named by the id kept in its state
+	// directory, so the same instance restarted takes its tasks back at
+	// once; a clean stop leaves the group. Default 45s; brokers accept 6s
+	// and more by default. Heartbeats go out every third of it, at most
+	// every 3s.
 	SessionTimeout time.Duration
 	// CacheMaxBytes is the record-cache budget shared by the instance's
 	// tasks (Kafka Streams' statestore.cache.max.bytes). Default 10 MiB;

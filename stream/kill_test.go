@@ -3,11 +3,13 @@ package stream
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,8 +23,8 @@ import (
 )
 
 // childEnv makes the test binary run a word-count App instead of tests:
-// "addr|state dir|app id|input|output". A test can then kill -9 a real
-// process.
+// "addr|state dir|app id|input|output[|session and rebalance timeout]". A
+// test can then kill -9 a real process.
 const childEnv = "WEIR_TEST_WORDCOUNT_CHILD"
 
 func TestMain(m *testing.M) {
@@ -38,6 +40,14 @@ func runChild(spec string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	cfg := testConfig(&testing.T{}, f[0], f[2], f[1])
+	if len(f) > 5 {
+		d, err := time.ParseDuration(f[5])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		cfg.sessionTimeout, cfg.rebalanceTimeout = d, d
+	}
 	app, err := NewApp(wordCount(f[3], f[4]), cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -51,11 +61,12 @@ func runChild(spec string) int {
 	return 0
 }
 
-// startChild runs a word-count App in a child process.
-func startChild(t *testing.T, addr, stateDir, appID, in, out string) *exec.Cmd {
+// startChild runs a word-count App in a child process; extra is the
+// optional session and rebalance timeout.
+func startChild(t *testing.T, addr, stateDir, appID, in, out string, extra ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", fmt.Sprintf("-test.v=%v", testing.Verbose()))
-	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join([]string{addr, stateDir, appID, in, out}, "|"))
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(append([]string{addr, stateDir, appID, in, out}, extra...), "|"))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -179,5 +190,67 @@ func TestKillNineRecountsOnlyAfterTheLastCommit(t *testing.T) {
 				t.Fatalf("after a clean stop %d words were counted twice:\n got %v\nwant %v", excess, got, want)
 			}
 		})
+	}
+}
+
+// TestKillNineRejoinsAtOnce: an instance killed with SIGKILL and restarted
+// on its state directory rejoins as the same static member (KIP-345) and
+// resumes processing at once, though its old member's session has not
+// expired: a new member would wait for the old one until the rebalance
+// timeout (both two minutes here, four times waitFor's deadline).
+func TestKillNineRejoinsAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns app processes")
+	}
+	b := brokertest.Start(t)
+	addr, appID, stateDir := b.Addr(), "static", t.TempDir()
+	createTopics(t, addr, 2, "in", "out")
+	adm := kadm.NewClient(newClient(t, addr))
+	prod := startProducing(t, addr, "in")
+	defer prod.finish()
+	child := startChild(t, addr, stateDir, appID, "in", "out", "2m")
+	waitFor(t, "a first commit", func() bool { return committedOn(t, adm, appID, "in") > 0 })
+	child.Process.Kill()
+	child.Wait()
+	before := committedOn(t, adm, appID, "in")
+
+	startChild(t, addr, stateDir, appID, "in", "out", "2m")
+	waitFor(t, "the restarted instance to commit again", func() bool { return committedOn(t, adm, appID, "in") > before })
+}
+
+// TestStaticMemberFencedByCopy: two instances started on copies of one
+// state directory share a group instance id; the group fences the older
+// one, whose Run stops with ErrFenced rather than both processing (under
+// at-least-once, where no transactional id tells them apart).
+func TestStaticMemberFencedByCopy(t *testing.T) {
+	addr := brokertest.Start(t).Addr()
+	createTopics(t, addr, 2, "text", "counts-out")
+	dirA, dirB := t.TempDir(), t.TempDir()
+	produce(t, addr, "text", lines("a", 10)...)
+	a := start(t, wordCount("text", "counts-out"), testConfig(t, addr, "copied", dirA))
+	waitFor(t, "the first instance's tasks", func() bool { return len(a.app.TaskStatus()) > 0 })
+	id, err := os.ReadFile(filepath.Join(dirA, "copied", "instance.id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dirB, "copied"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dirB, "copied", "instance.id"), id, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start(t, wordCount("text", "counts-out"), testConfig(t, addr, "copied", dirB))
+	var aErr error
+	waitFor(t, "the first instance fenced", func() bool {
+		select {
+		case aErr = <-a.done:
+			a.done <- aErr
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(aErr, ErrFenced) {
+		t.Fatalf("the older instance's Run = %v, want ErrFenced", aErr)
 	}
 }

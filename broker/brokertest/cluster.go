@@ -35,7 +35,7 @@ func StartCluster(t testing.TB, n int, opts ...Option) *Cluster {
 	c := &Cluster{t: t, Network: raftmux.NewNetwork()}
 	var voters []broker.Voter
 	for i := range n {
-		voters = append(voters, broker.Voter{ID: int32(i + 1), RaftAddr: freeAddr(t)})
+		voters = append(voters, broker.Voter{ID: int32(i + 1), RaftAddr: FreeAddr(t)})
 	}
 	for i := range n {
 		cfg := Config(t, opts...)
@@ -70,7 +70,7 @@ func (c *Cluster) AddBroker(opts ...Option) int {
 	i := len(c.cfgs)
 	cfg.NodeID = int32(i + 1)
 	cfg.Voters = c.cfgs[0].Voters
-	cfg.RaftListen = freeAddr(c.t)
+	cfg.RaftListen = FreeAddr(c.t)
 	cfg.RaftNetwork = c.Network
 	c.cfgs = append(c.cfgs, cfg)
 	c.brokers = append(c.brokers, nil)
@@ -81,13 +81,13 @@ func (c *Cluster) AddBroker(opts ...Option) int {
 	return i
 }
 
-// freeAddr picks a free loopback port for a node's Raft transport: voters
-// must know each other's addresses before any of them starts, so the port
-// cannot come from listening on port 0 at start. It is chosen below the
+// FreeAddr picks a free loopback port for a listener whose address others
+// must know before it starts (a voter's Raft transport, or a test of a
+// fixed Kafka port), so the port cannot come from listening on port 0. It is chosen below the
 // kernel's ephemeral range, which every other listener in the tests (each
 // broker's Kafka and Raft listeners on port 0) draws from: between this
-// check and the node's start, only another freeAddr could take it.
-func freeAddr(t testing.TB) string {
+// check and the node's start, only another FreeAddr could take it.
+func FreeAddr(t testing.TB) string {
 	low := ephemeralLow()
 	for range 100 {
 		port := 10000 + rand.IntN(low-10000)

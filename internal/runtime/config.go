@@ -20,10 +20,11 @@ var (
 	ErrStoreNotFound = errors.New("store not found")
 	// ErrNotLocal: the task owning the key is not running here.
 	ErrNotLocal = errors.New("store partition not hosted by this instance")
-	// ErrFenced: under exactly-once, another instance with this
-	// instance's transactional id (a copy of its state directory)
-	// started: this one must stop.
-	ErrFenced = errors.New("fenced by a newer instance with the same transactional id")
+	// ErrFenced: another instance with this instance's identity (a copy
+	// of its state directory) started, taking its static group
+	// membership or, under exactly-once, its transactional id: this one
+	// must stop.
+	ErrFenced = errors.New("fenced by a newer instance with the same instance id")
 )
 
 // PolicyKind says what happens to a record that cannot be decoded or whose

@@ -202,9 +202,12 @@ func txnMaxVersions() *kversion.Versions {
 	return v
 }
 
-// fenced reports an error that ends this instance under exactly-once.
+// fenced reports an error that ends this instance: another instance with
+// its identity (a copy of its state directory) took its transactional id
+// or its static group membership.
 func fenced(err error) bool {
-	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed)
+	return errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.TransactionalIDAuthorizationFailed) ||
+		errors.Is(err, kerr.FencedInstanceID)
 }
 
 // txnAbortable reports a failure that aborting the transaction and
@@ -221,7 +224,7 @@ func txnAbortable(err error) bool {
 		return true
 	}
 	for _, e := range []*kerr.Error{
-		kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.RebalanceInProgress, kerr.FencedInstanceID,
+		kerr.IllegalGeneration, kerr.UnknownMemberID, kerr.RebalanceInProgress,
 		kerr.StaleMemberEpoch, kerr.GroupIDNotFound, kerr.InvalidProducerEpoch, kerr.TransactionAbortable,
 		kerr.UnknownProducerID, kerr.InvalidProducerIDMapping, kerr.OperationNotAttempted, kerr.UnknownServerError,
 		kerr.OutOfOrderSequenceNumber, kerr.ConcurrentTransactions,

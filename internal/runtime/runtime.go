@@ -52,6 +52,11 @@ type Runtime struct {
 	restorer *restorer
 	wake     waker     // wakes the processing loop's poll
 	eos      *eosState // nil under at-least-once (eos.go)
+	// instance is <app id>-<instance id>, the id kept in the state
+	// directory: the group instance id (static membership) and, under
+	// exactly-once, the transactional id.
+	instance string
+	assigned atomic.Bool // the group assigned partitions at least once
 
 	// mu guards the tasks. The processing loop holds it while it
 	// dispatches a poll and commits; rebalance callbacks hold it while
@@ -166,12 +171,13 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.WithLogger(kgoLogger{r.log.With("client", "restore")}),
 		kgo.FetchMaxWait(time.Second),
 	}
+	id, err := instanceID(r.cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	r.instance = r.cfg.AppID + "-" + id
 	if r.eos != nil {
-		id, err := instanceID(r.cfg.StateDir)
-		if err != nil {
-			return err
-		}
-		r.eos.txnID = r.cfg.AppID + "-" + id
+		r.eos.txnID = r.instance
 		// Restoration reads committed changelog records only, and sees
 		// the transaction markers, so that it knows when it reached the
 		// end offset even if the last records before it were aborted.
@@ -199,6 +205,11 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		kgo.ClientID(r.cfg.AppID),
 		kgo.WithLogger(kgoLogger{r.log}),
 		kgo.ConsumerGroup(r.cfg.AppID),
+		// Static membership (KIP-345): an instance restarted on its state
+		// directory (after kill -9, say) rejoins as itself and gets its
+		// tasks back at once, instead of waiting out its old member's
+		// session; a clean stop leaves explicitly (leaveGroup).
+		kgo.InstanceID(r.instance),
 		kgo.ConsumeTopics(sources...),
 		kgo.Balancers(&balancer{topo: r.topo, local: r.localTasks, log: r.log}),
 		kgo.BlockRebalanceOnPoll(),
@@ -263,20 +274,70 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 		r.restorer.run(restoreCtx)
 	}()
 	r.lastCommit, r.lastPurge = time.Now(), time.Now()
-	r.log.Info("application started", "tasks", taskTotal(r.topo), "state_dir", r.cfg.StateDir)
+	r.log.Info("application started", "tasks", taskTotal(r.topo), "state_dir", r.cfg.StateDir, "instance", r.instance)
+	stopWaitLog := r.logWhileUnassigned()
+	defer stopWaitLog()
 
 	err = r.loop(ctx)
 	err = r.shutdown(err)
 	stopRestore()
 	<-restoreDone
 	r.restorer.closeAll()
-	r.client.Close() // leaves the group; the tasks are already closed
+	r.client.Close() // the tasks are already closed
+	if err == nil {
+		r.leaveGroup()
+	}
 	if err != nil {
 		r.log.Error("application stopped", "err", err)
 	} else {
 		r.log.Info("application stopped")
 	}
 	return err
+}
+
+// unassignedLog is how long an instance waits for its first assignment
+// before saying what it waits for.
+const unassignedLog = 5 * time.Second
+
+// logWhileUnassigned says, once, what the instance waits for when the
+// group has not assigned it anything after unassignedLog: a silent wait
+// looks like a hang.
+func (r *Runtime) logWhileUnassigned() (stop func()) {
+	session := r.cfg.SessionTimeout
+	if session == 0 {
+		session = 45 * time.Second // kgo's default
+	}
+	t := time.AfterFunc(unassignedLog, func() {
+		if !r.assigned.Load() {
+			r.log.Info("no tasks assigned yet: waiting for the group to rebalance; an instance that crashed "+
+				"without its state directory holds its tasks until its session times out",
+				"group", r.cfg.AppID, "session_timeout", session)
+		}
+	})
+	return func() { t.Stop() }
+}
+
+// leaveGroup takes this instance out of the group after a clean stop, so
+// the others take over its tasks now rather than after its session
+// timeout: a static member's client does not leave on Close.
+func (r *Runtime) leaveGroup() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group = r.cfg.AppID
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.InstanceID = &r.instance
+	req.Members = append(req.Members, m)
+	resp, err := req.RequestWith(ctx, r.admin)
+	if err == nil {
+		err = kerr.ErrorForCode(resp.ErrorCode)
+		if err == nil && len(resp.Members) == 1 {
+			err = kerr.ErrorForCode(resp.Members[0].ErrorCode)
+		}
+	}
+	if err != nil {
+		r.log.Warn("leaving the group failed; the other instances take over this one's tasks after its session timeout", "err", err)
+	}
 }
 
 // loop polls and hands the records to the tasks until ctx is done or a
@@ -302,6 +363,10 @@ func (r *Runtime) loop(ctx context.Context) error {
 			case errors.Is(err, kgo.ErrClientClosed):
 				closed = true
 			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			case fenced(err):
+				// The group gave this static member's identity to a newer
+				// instance (a copy of the state directory): stop.
+				r.fail(fmt.Errorf("%w: %w", ErrFenced, err))
 			default:
 				r.log.Warn("fetch error", "topic", topic, "partition", partition, "err", err)
 			}
@@ -586,6 +651,9 @@ func (r *Runtime) commit(ctx context.Context) error {
 		return nil
 	}
 	if cerr != nil {
+		if fenced(cerr) {
+			return fmt.Errorf("%w: %w", ErrFenced, cerr)
+		}
 		if rebalancing(cerr) {
 			// The group moved on: the next owner reprocesses from the
 			// last committed offsets (at-least-once).
@@ -606,8 +674,7 @@ func (r *Runtime) commit(ctx context.Context) error {
 
 func rebalancing(err error) bool {
 	return errors.Is(err, kerr.RebalanceInProgress) || errors.Is(err, kerr.IllegalGeneration) ||
-		errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.FencedInstanceID) ||
-		errors.Is(err, kerr.StaleMemberEpoch)
+		errors.Is(err, kerr.UnknownMemberID) || errors.Is(err, kerr.StaleMemberEpoch)
 }
 
 // purgeRepartition deletes repartition records below the committed

@@ -202,6 +202,7 @@ func (o *taskOutput) Send(topic string, partition int32, key, value []byte, head
 // onAssigned creates the tasks of newly assigned partitions. Tasks with
 // stores restore first, with their inputs paused; the others start now.
 func (r *Runtime) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	r.assigned.Store(true)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closing {
