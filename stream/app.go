@@ -134,11 +134,13 @@ type AppConfig struct {
 	StateDir string
 	// CommitInterval is how often results are flushed and input offsets
 	// committed. Default 1s (100 ms under ExactlyOnceV2, as in Kafka
-	// Streams). Kafka Streams' default is 30s under at-least-once; weir
-	// chooses latency: records held in the record cache reach the output
-	// only at a commit, so the interval bounds how late a result appears
-	// (under exactly-once, also when read-committed consumers see it).
-	// Raise it to collapse more updates per key and produce less.
+	// Streams). Kafka Streams' default is 30s under at-least-once. The
+	// record caches are flushed at every commit and also, at most every
+	// 50 ms, whenever the tasks run out of records, so at a trickle results
+	// leave promptly while under load the caches still collapse updates
+	// until the commit; under exactly-once read-committed consumers see
+	// results at the commit. Raise it to collapse more updates per key and
+	// produce less.
 	CommitInterval time.Duration
 	// ProcessingGuarantee is AtLeastOnce (the default, also for "") or
 	// ExactlyOnceV2. Any other value is an ErrConfig.

@@ -67,8 +67,12 @@ type Runtime struct {
 	byTP       map[tp]*taskState
 	lastCommit time.Time
 	lastPurge  time.Time
-	closing    bool      // shutdown closed the tasks: assignments are ignored
-	ready      readyList // restored tasks waiting to start
+	lastFlush  time.Time // loop goroutine only (prompt.go)
+	// pendingFlush is set when a task processed records since the last
+	// idle flush; workers set it, so it is atomic.
+	pendingFlush atomic.Bool
+	closing      bool      // shutdown closed the tasks: assignments are ignored
+	ready        readyList // restored tasks waiting to start
 
 	fatalMu sync.Mutex
 	fatal   error
@@ -247,7 +251,11 @@ func (r *Runtime) Run(ctx context.Context) (err error) {
 	// The restorer takes jobs as soon as the group assigns tasks; its
 	// goroutine starts below.
 	r.restorer = newRestorer(r)
+	// The group callbacks, which start in the client's goroutines as soon
+	// as it joins, use r.client under mu: they wait until it is set.
+	r.mu.Lock()
 	r.client, err = kgo.NewClient(opts...)
+	r.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
@@ -354,7 +362,7 @@ func (r *Runtime) loop(ctx context.Context) error {
 			return err
 		}
 
-		pollCtx, release := r.wake.context(ctx, r.lastCommitTime().Add(r.cfg.CommitInterval))
+		pollCtx, release := r.wake.context(ctx, r.pollDeadline())
 		fetches := r.client.PollRecords(pollCtx, maxPollRecords)
 		release()
 		closed := false
@@ -404,6 +412,9 @@ func (r *Runtime) betweenPolls(ctx context.Context) error {
 		// bookkeeping); it orders the tasks' last writes before the
 		// rebalance callbacks' reads, which the channel length does not.
 		r.quiesce()
+		if err == nil {
+			err = r.flushIdle()
+		}
 		r.rebalanceWanted.Store(false)
 		r.client.AllowRebalance()
 	}

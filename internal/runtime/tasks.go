@@ -37,6 +37,7 @@ type taskState struct {
 	committed map[tp]int64           // last committed offsets
 	hwm       map[tp]int64           // high watermarks seen, for lag
 	dirty     bool                   // processed since the last commit
+	unflushed bool                   // processed since its caches were last flushed (prompt.go)
 
 	logs map[string]*logState // changelogs by topic
 	// txnStores are the task's stores under exactly-once, committed
@@ -123,7 +124,10 @@ func (ts *taskState) process(rec *kgo.Record, origin topology.Origin) (err error
 // flush empties the task's caches into its stores and outputs.
 func (ts *taskState) flush() (err error) {
 	defer recoverPanic(&err)
-	return ts.t.Flush()
+	if err = ts.t.Flush(); err == nil {
+		ts.unflushed = false
+	}
+	return err
 }
 
 // checkpoint is the task's current checkpoint: where each changelog's

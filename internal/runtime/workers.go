@@ -55,7 +55,11 @@ type pollWork struct {
 func (p *pollWork) done() {
 	if p.left.Add(-1) == 0 {
 		<-p.r.inflight
+		idle := len(p.r.inflight) == 0
 		p.r.busy.Done()
+		if idle && p.r.pendingFlush.Load() {
+			p.r.wake.wake() // the tasks went idle with results to flush (prompt.go)
+		}
 	}
 }
 
@@ -162,7 +166,8 @@ func (r *Runtime) advance(ts *taskState, parts []partBatch, done int64) {
 		}
 	}
 	if done > 0 {
-		ts.dirty = true
+		ts.dirty, ts.unflushed = true, true
+		r.pendingFlush.Store(true)
 		r.processed.Add(done)
 	}
 	r.snapshot(ts)
