@@ -301,12 +301,7 @@ func (r *Runtime) commitEOS(ctx context.Context) error {
 	if err := r.beginTxn(); err != nil {
 		return err
 	}
-	err := r.eachTask(dirty, func(ts *taskState) error {
-		err := ts.flush()
-		r.snapshot(ts)
-		return err
-	})
-	if err != nil {
+	if err := r.flushTasks(dirty); err != nil {
 		return err
 	}
 	if err := r.client.Flush(ctx); err != nil {
@@ -336,7 +331,7 @@ func (r *Runtime) commitEOS(ctx context.Context) error {
 	// The transaction committed: what it wrote to the stores may reach
 	// the disk now. A failure leaves the stores behind the changelog,
 	// which a restart's restoration repairs; going on would not.
-	err = r.eachTask(running, func(ts *taskState) error {
+	err := r.eachTask(running, func(ts *taskState) error {
 		for _, s := range ts.txnStores {
 			if err := s.Commit(); err != nil {
 				return fmt.Errorf("task %s: commit store: %w", ts.id, err)
@@ -347,22 +342,10 @@ func (r *Runtime) commitEOS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = r.eachTask(dirty, func(ts *taskState) error {
-		if err := ts.writeCheckpoint(); err != nil {
-			return fmt.Errorf("task %s: write checkpoint: %w", ts.id, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.writeCheckpoints(dirty); err != nil {
 		return err
 	}
-	for _, ts := range dirty {
-		ts.dirty = false
-		for p, o := range ts.offsets {
-			ts.committed[p] = o.Offset
-		}
-	}
-	r.commits.Add(1)
+	r.markCommitted(dirty)
 	return nil
 }
 

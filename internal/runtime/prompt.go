@@ -51,11 +51,7 @@ func (r *Runtime) flushIdle() error {
 		return nil
 	}
 	r.lastFlush = time.Now()
-	return r.eachTask(tasks, func(ts *taskState) error {
-		err := ts.flush()
-		r.snapshot(ts)
-		return err
-	})
+	return r.flushTasks(tasks)
 }
 
 func minTime(a, b time.Time) time.Time {

@@ -608,15 +608,7 @@ func (r *Runtime) commit(ctx context.Context) error {
 	if len(dirty) == 0 {
 		return r.fatalErr()
 	}
-	// Tasks flush in parallel: each flush is the task's own (its caches,
-	// stores and changelog partitions), and all of them end before the
-	// acknowledgements are awaited.
-	err := r.eachTask(dirty, func(ts *taskState) error {
-		err := ts.flush()
-		r.snapshot(ts)
-		return err
-	})
-	if err != nil {
+	if err := r.flushTasks(dirty); err != nil {
 		return err
 	}
 	if err := r.client.Flush(ctx); err != nil {
@@ -625,13 +617,7 @@ func (r *Runtime) commit(ctx context.Context) error {
 	if err := r.fatalErr(); err != nil {
 		return err
 	}
-	err = r.eachTask(dirty, func(ts *taskState) error {
-		if err := ts.writeCheckpoint(); err != nil {
-			return fmt.Errorf("task %s: write checkpoint: %w", ts.id, err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := r.writeCheckpoints(dirty); err != nil {
 		return err
 	}
 	offsets := make(map[string]map[int32]kgo.EpochOffset)
@@ -673,14 +659,42 @@ func (r *Runtime) commit(ctx context.Context) error {
 		}
 		return fmt.Errorf("commit offsets: %w", cerr)
 	}
-	for _, ts := range dirty {
+	r.markCommitted(dirty)
+	return nil
+}
+
+// flushTasks flushes the tasks' caches (records go out to the changelogs
+// and downstream). Tasks flush in parallel: each flush is the task's own
+// (its caches, stores and changelog partitions), and all of them end
+// before the acknowledgements are awaited.
+func (r *Runtime) flushTasks(tasks []*taskState) error {
+	return r.eachTask(tasks, func(ts *taskState) error {
+		err := ts.flush()
+		r.snapshot(ts)
+		return err
+	})
+}
+
+// writeCheckpoints writes the tasks' checkpoints once what they flushed
+// is durable.
+func (r *Runtime) writeCheckpoints(tasks []*taskState) error {
+	return r.eachTask(tasks, func(ts *taskState) error {
+		if err := ts.writeCheckpoint(); err != nil {
+			return fmt.Errorf("task %s: write checkpoint: %w", ts.id, err)
+		}
+		return nil
+	})
+}
+
+// markCommitted records a successful commit of the tasks' offsets.
+func (r *Runtime) markCommitted(tasks []*taskState) {
+	for _, ts := range tasks {
 		ts.dirty = false
 		for p, o := range ts.offsets {
 			ts.committed[p] = o.Offset
 		}
 	}
 	r.commits.Add(1)
-	return nil
 }
 
 func rebalancing(err error) bool {
